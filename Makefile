@@ -1,0 +1,45 @@
+# Corral — see README.md. Everything builds with CGO_ENABLED=0.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X corral/internal/cli.Version=$(VERSION)
+GO      ?= go
+export CGO_ENABLED=0
+
+# Debian packages the tests use as real peers. Installed by `make test-deps`
+# when running as root with apt and a package's command is missing.
+TEST_PACKAGES := etcd:etcd-server
+
+.PHONY: build run test test-deps bench fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/corral ./cmd/corral
+
+run: build
+	./bin/corral dev
+
+test-deps:
+	@missing=""; for pair in $(TEST_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing test peers:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	      echo "warning: could not install$$missing; tests that need them will skip"; \
+	    pkill -x etcd 2>/dev/null || true; \
+	  else echo "note: not root or no apt: missing$$missing; tests that need them will skip"; fi; \
+	fi
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s ./internal/pki
+	$(GO) test -run '^$$' -fuzz FuzzParseJoinToken -fuzztime 30s ./internal/pki
+	$(GO) test -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s ./internal/manifest
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/resource
+
+clean:
+	rm -rf bin

@@ -1,0 +1,511 @@
+// Package agent is the composition root of a node: it joins the cluster,
+// registers the node's facts, heartbeats, watches its assignments and ships
+// reports from its on-disk spool. Only cli imports it.
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"corral/internal/agent/facts"
+	"corral/internal/agent/spool"
+	"corral/internal/api"
+	"corral/internal/pki"
+)
+
+// Version is the corral version, set by the CLI at build time.
+var Version = "dev"
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	id     *identity
+	client *http.Client
+	spool  *spool.Spool
+
+	server    atomic.Int32 // index in cfg.Servers now in use
+	interval  atomic.Int64 // heartbeat interval, ns
+	helloOnce chan struct{}
+
+	mu          sync.Mutex
+	assignments map[string]json.RawMessage
+	rev         int64
+}
+
+// New checks cfg and returns an Agent ready to Run.
+func New(cfg Config) (*Agent, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("agent: data dir is required")
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("agent: --server is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SpoolBytes <= 0 {
+		cfg.SpoolBytes = Defaults().SpoolBytes
+	}
+	if cfg.Name != "" && !api.ValidName(cfg.Name) {
+		return nil, fmt.Errorf("agent: --name %q must be %s", cfg.Name, api.NameRule)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}),
+		assignments: map[string]json.RawMessage{}}
+	a.interval.Store(int64(5 * time.Second))
+	return a, nil
+}
+
+// Node returns the node name; valid once Run has loaded or made the identity.
+func (a *Agent) Node() string {
+	if a.id == nil {
+		return ""
+	}
+	return a.id.node
+}
+
+// Run runs the agent until ctx ends. It returns an error at once when the
+// cluster refuses it (a bad join token, a certificate of another CA).
+func (a *Agent) Run(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create agent data dir: %w", err)
+	}
+	if err := a.loadOrJoin(ctx); err != nil {
+		return err
+	}
+	tlsCfg, err := a.id.tlsConfig()
+	if err != nil {
+		return err
+	}
+	a.client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true,
+		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 0}}
+	defer a.client.CloseIdleConnections()
+	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(a.cfg.DataDir, "spool"), MaxBytes: a.cfg.SpoolBytes, Now: a.cfg.Now})
+	if err != nil {
+		return fmt.Errorf("open report spool: %w", err)
+	}
+	defer a.spool.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.connectLoop(gctx) })
+	g.Go(func() error { return a.watchLoop(gctx) })
+	g.Go(func() error { return a.shipLoop(gctx) })
+	g.Go(func() error { return a.renewLoop(gctx) })
+	g.Go(func() error { return a.factsLoop(gctx) })
+	err = g.Wait()
+	if ctx.Err() != nil && !errors.As(err, new(errFatal)) {
+		err = nil
+	}
+	a.log.Info("agent stopped", "node", a.id.node)
+	return err
+}
+
+func (a *Agent) loadOrJoin(ctx context.Context) error {
+	id, ok, err := loadIdentity(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if a.cfg.Name != "" && a.cfg.Name != id.node {
+			a.log.Warn("ignoring --name: this data dir already holds the identity of another node", "name", a.cfg.Name, "node", id.node)
+		}
+		a.id = id
+		return nil
+	}
+	if a.cfg.JoinToken == "" {
+		return fatal("agent has no identity in %s yet: give a --join-token (corral token create --role agent)", a.cfg.DataDir)
+	}
+	name := a.cfg.Name
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	backoff := newBackoff(500*time.Millisecond, 30*time.Second)
+	for i := 0; ; i++ {
+		server := a.cfg.Servers[i%len(a.cfg.Servers)]
+		a.id, err = join(ctx, a.cfg.DataDir, server, a.cfg.JoinToken, name)
+		if err == nil {
+			a.log.Info("joined the cluster", "node", a.id.node, "server", server)
+			return nil
+		}
+		if errors.As(err, new(errFatal)) {
+			return err
+		}
+		a.log.Warn("join failed; retrying", "server", server, "err", err)
+		if !sleep(ctx, backoff.next()) {
+			return ctx.Err()
+		}
+	}
+}
+
+// serverURL returns the base URL of the server in use.
+func (a *Agent) serverURL() string {
+	return "https://" + a.cfg.Servers[int(a.server.Load())%len(a.cfg.Servers)]
+}
+
+// failover moves to the next server after a connection error.
+func (a *Agent) failover() {
+	if len(a.cfg.Servers) > 1 {
+		a.server.Add(1)
+	}
+}
+
+// call POSTs body as JSON and decodes the answer into out.
+func (a *Agent) call(ctx context.Context, path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.serverURL()+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return classify(err)
+	}
+	defer resp.Body.Close()
+	if err := decodeAnswer(resp, out); err != nil {
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fatal("server %s refused this agent: %v", a.serverURL(), err)
+		}
+		return err
+	}
+	return nil
+}
+
+// classify turns a TLS refusal of our certificate into a fatal error.
+func classify(err error) error {
+	s := err.Error()
+	for _, m := range []string{"tls: unknown certificate authority", "tls: bad certificate", "tls: certificate required"} {
+		if bytes.Contains([]byte(s), []byte(m)) {
+			return fatal("the server refused this agent's certificate (was it issued by another cluster's CA?): %v", err)
+		}
+	}
+	if bytes.Contains([]byte(s), []byte("not signed by the cluster CA")) || bytes.Contains([]byte(s), []byte("x509:")) {
+		return fatal("the server's certificate is not from this agent's cluster CA: %v", err)
+	}
+	return err
+}
+
+func (a *Agent) hello(ctx context.Context) error {
+	f, err := facts.Collect(ctx, Version)
+	if err != nil {
+		a.log.Warn("collect facts", "err", err)
+	}
+	res := facts.Resources(f, a.cfg.DataDir)
+	if a.cfg.CPUs > 0 {
+		res.CPUs = a.cfg.CPUs
+	}
+	if a.cfg.MemMB > 0 {
+		res.MemMB = a.cfg.MemMB
+	}
+	if a.cfg.DiskMB > 0 {
+		res.DiskMB = a.cfg.DiskMB
+	}
+	res.PortFrom, res.PortTo = a.cfg.PortFrom, a.cfg.PortTo
+	var hr api.HelloResponse
+	if err := a.call(ctx, "/agent/v1/hello", api.HelloRequest{Protocol: api.ProtocolVersion, Facts: f,
+		Labels: a.cfg.Labels, Resources: res}, &hr); err != nil {
+		return err
+	}
+	if hr.HeartbeatInterval > 0 {
+		a.interval.Store(int64(hr.HeartbeatInterval))
+	}
+	return nil
+}
+
+// connectLoop says hello, then heartbeats; after a failure it says hello
+// again (the server may have restarted or another may answer).
+func (a *Agent) connectLoop(ctx context.Context) error {
+	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		err := a.hello(ctx)
+		if err == nil {
+			a.log.Info("connected", "node", a.id.node, "server", a.serverURL())
+			select {
+			case <-a.helloOnce:
+			default:
+				close(a.helloOnce)
+			}
+			backoff.reset()
+			err = a.heartbeatLoop(ctx)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.As(err, new(errFatal)) {
+			return err
+		}
+		a.log.Warn("server unreachable; retrying", "server", a.serverURL(), "err", err)
+		a.failover()
+		if !sleep(ctx, backoff.next()) {
+			return nil
+		}
+	}
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) error {
+	for {
+		if !sleep(ctx, time.Duration(a.interval.Load())) {
+			return nil
+		}
+		var hb api.HeartbeatResponse
+		if err := a.call(ctx, "/agent/v1/heartbeat", struct{}{}, &hb); err != nil {
+			return err
+		}
+	}
+}
+
+// watchLoop follows the node's assignments, resuming from the last revision.
+func (a *Agent) watchLoop(ctx context.Context) error {
+	select {
+	case <-a.helloOnce:
+	case <-ctx.Done():
+		return nil
+	}
+	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		err := a.watch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.As(err, new(errFatal)) {
+			return err
+		}
+		a.log.Debug("assignment watch ended; reconnecting", "err", err)
+		if !sleep(ctx, backoff.next()) {
+			return nil
+		}
+	}
+}
+
+func (a *Agent) watch(ctx context.Context) error {
+	a.mu.Lock()
+	rev := a.rev
+	a.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.serverURL()+"/agent/v1/watch?rev="+strconv.FormatInt(rev, 10), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return classify(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return decodeAnswer(resp, nil)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	snapshot := rev == 0
+	fresh := map[string]json.RawMessage{}
+	for sc.Scan() {
+		var as api.Assignment
+		if err := json.Unmarshal(sc.Bytes(), &as); err != nil {
+			return fmt.Errorf("watch: bad line: %w", err)
+		}
+		a.mu.Lock()
+		switch as.Type {
+		case "put":
+			if snapshot {
+				fresh[as.Key] = as.Value
+			} else {
+				a.assignments[as.Key] = as.Value
+			}
+		case "delete":
+			delete(a.assignments, as.Key)
+		case "sync":
+			if snapshot {
+				a.assignments, fresh, snapshot = fresh, map[string]json.RawMessage{}, false
+			}
+		case "reset":
+			a.rev = 0
+			a.mu.Unlock()
+			return errors.New("watch: revision compacted; starting over")
+		}
+		if as.Rev > a.rev && !snapshot {
+			a.rev = as.Rev
+		}
+		a.mu.Unlock()
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("watch stream closed")
+}
+
+// Assignments returns a copy of what the node holds now.
+func (a *Agent) Assignments() map[string]json.RawMessage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]json.RawMessage, len(a.assignments))
+	for k, v := range a.assignments {
+		out[k] = v
+	}
+	return out
+}
+
+// Report queues a report for the server; it is durable once this returns.
+func (a *Agent) Report(typ string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	_, err = a.spool.Append(typ, b)
+	return err
+}
+
+// shipLoop sends spooled reports in batches and drops them once acknowledged.
+func (a *Agent) shipLoop(ctx context.Context) error {
+	select {
+	case <-a.helloOnce:
+	case <-ctx.Done():
+		return nil
+	}
+	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		batch, err := a.spool.Read(1000, 4<<20)
+		if err != nil {
+			return fmt.Errorf("read spool: %w", err)
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-a.spool.Wait():
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		var ack api.ReportAck
+		if err := a.call(ctx, "/agent/v1/report", api.ReportBatch{Reports: batch}, &ack); err != nil {
+			if errors.As(err, new(errFatal)) {
+				return err
+			}
+			a.log.Debug("ship reports failed; kept in spool", "n", len(batch), "err", err)
+			if !sleep(ctx, backoff.next()) {
+				return nil
+			}
+			continue
+		}
+		backoff.reset()
+		for seq, why := range ack.Rejected {
+			a.log.Warn("server rejected a report", "seq", seq, "reason", why)
+		}
+		if err := a.spool.Ack(ack.Seq); err != nil {
+			return fmt.Errorf("ack spool: %w", err)
+		}
+	}
+}
+
+// renewLoop renews the certificate once two thirds of its life have passed.
+func (a *Agent) renewLoop(ctx context.Context) error {
+	for {
+		leaf := a.id.cert.Load().Leaf
+		life := leaf.NotAfter.Sub(leaf.NotBefore)
+		at := leaf.NotBefore.Add(life * 2 / 3)
+		wait := at.Sub(a.cfg.Now())
+		if wait > 0 && !sleep(ctx, min(wait, time.Hour)) {
+			return nil
+		}
+		if a.cfg.Now().Before(at) {
+			continue
+		}
+		if err := a.renew(ctx); err != nil {
+			if errors.As(err, new(errFatal)) {
+				return err
+			}
+			a.log.Warn("certificate renewal failed; retrying", "err", err)
+			if !sleep(ctx, min(life/20+time.Second, time.Minute)) {
+				return nil
+			}
+		}
+	}
+}
+
+func (a *Agent) renew(ctx context.Context) error {
+	key, err := pki.ParseKey(a.id.keyPEM)
+	if err != nil {
+		return err
+	}
+	csr, err := pki.NewCSR(key, a.id.node)
+	if err != nil {
+		return err
+	}
+	var cr api.CertResponse
+	if err := a.call(ctx, "/agent/v1/renew", api.RenewRequest{CSR: string(csr)}, &cr); err != nil {
+		return err
+	}
+	if err := a.id.setCert([]byte(cr.Cert)); err != nil {
+		return fmt.Errorf("renewed certificate: %w", err)
+	}
+	if err := a.id.save(a.cfg.DataDir); err != nil {
+		return err
+	}
+	a.log.Info("renewed certificate", "expires", cr.Expires)
+	return nil
+}
+
+// factsLoop reports the node's facts every few minutes.
+func (a *Agent) factsLoop(ctx context.Context) error {
+	for sleep(ctx, 5*time.Minute) {
+		f, err := facts.Collect(ctx, Version)
+		if err != nil {
+			a.log.Warn("collect facts", "err", err)
+			continue
+		}
+		if err := a.Report("facts", f); err != nil {
+			return fmt.Errorf("spool facts: %w", err)
+		}
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type backoff struct{ cur, initial, max time.Duration }
+
+func newBackoff(initial, max time.Duration) *backoff {
+	return &backoff{cur: initial, initial: initial, max: max}
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.cur
+	b.cur = min(b.cur*2, b.max)
+	return d
+}
+
+func (b *backoff) reset() { b.cur = b.initial }

@@ -1,0 +1,59 @@
+package agent
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is everything `corral agent` (and the agent half of `corral dev`) is
+// started with.
+type Config struct {
+	DataDir string
+	// Server is the server's agent channel, host:port. Several may be given,
+	// tried in turn.
+	Servers []string
+	// JoinToken is needed only for the first start; afterwards the agent uses
+	// the certificate in DataDir.
+	JoinToken string
+	// Name is the node name; default the hostname.
+	Name string
+	// Labels the node is started with (--label k=v).
+	Labels map[string]string
+
+	// Schedulable resources; zero means "all the machine has" (cpus, memory,
+	// disk of DataDir's filesystem).
+	CPUs     float64
+	MemMB    int64
+	DiskMB   int64
+	PortFrom int
+	PortTo   int
+
+	// Listeners of node-local services (added by later features).
+	StatsdAddr   string
+	SyslogAddr   string
+	JSONLogsAddr string
+	BeatsAddr    string
+	DNSAddr      string
+
+	// SpoolBytes is the disk budget of the report spool.
+	SpoolBytes int64
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Defaults returns the Config of a production agent (DESIGN.md §2).
+func Defaults() Config {
+	return Config{
+		DataDir:      "/var/lib/corral-agent",
+		Servers:      []string{"127.0.0.1:7701"},
+		PortFrom:     31000,
+		PortTo:       32000,
+		StatsdAddr:   "127.0.0.1:8125",
+		SyslogAddr:   ":5514",
+		JSONLogsAddr: ":5545",
+		BeatsAddr:    ":5044",
+		DNSAddr:      "127.0.0.1:8600",
+		SpoolBytes:   256 << 20,
+	}
+}

@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"corral/internal/api"
+)
+
+func (a *app) nodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "node",
+		Aliases: []string{"nodes"},
+		Short:   "List, show, label, drain and remove nodes",
+		Example: `  corral node ls
+  corral node show web-1
+  corral node label web-1 role=web zone-
+  corral node drain web-1`,
+	}
+	cmd.AddCommand(a.nodeLsCmd(), a.nodeShowCmd(), a.nodeLabelCmd(), a.nodeDrainCmd(true), a.nodeDrainCmd(false), a.nodeRmCmd())
+	return cmd
+}
+
+// nodeIP is the address shown for a node: its private IP, else its first
+// IPv4 address.
+func nodeIP(n api.Node) string {
+	if n.Facts.PrivateIP != "" {
+		return n.Facts.PrivateIP
+	}
+	if len(n.Facts.IPv4) > 0 {
+		return n.Facts.IPv4[0]
+	}
+	return "-"
+}
+
+func (a *app) nodeLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the nodes",
+		Long:    "List the nodes. CPUS and MEM are what the scheduler may place on each node.",
+		Example: "  corral node ls\n  corral node ls -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			nodes, err := c.Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if nodes == nil {
+				nodes = []api.Node{}
+			}
+			now := a.now()
+			return a.emit(nodes, func(w io.Writer) error {
+				row(w, "NAME", "STATUS", "IP", "CPUS", "MEM", "LABELS", "JOINED")
+				for _, n := range nodes {
+					row(w, n.Name, n.Status, nodeIP(n),
+						strconv.FormatFloat(n.Resources.CPUs, 'f', -1, 64),
+						bytesIEC(uint64(max(n.Resources.MemMB, 0))<<20),
+						labels(n.Labels), ago(now, n.JoinedAt))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) nodeShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "show NAME",
+		Aliases: []string{"get"},
+		Short:   "Show a node: status, facts, labels, resources and disks",
+		Example: "  corral node show web-1\n  corral node show web-1 -o yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.Node(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.emit(n, func(w io.Writer) error {
+				a.writeNode(w, n)
+				return nil
+			})
+		},
+	}
+}
+
+// writeNode writes the readable block of `node show`.
+func (a *app) writeNode(w io.Writer, n api.Node) {
+	now := a.now()
+	f := n.Facts
+	status := n.Status
+	if n.Drain && status != api.NodeDraining {
+		status += " (drain on)"
+	}
+	fmt.Fprintf(w, "Name:\t%s\n", n.Name)
+	fmt.Fprintf(w, "Status:\t%s\n", status)
+	fmt.Fprintf(w, "Labels:\t%s\n", labels(n.Labels))
+	fmt.Fprintf(w, "Joined:\t%s (%s ago)\n", stamp(n.JoinedAt), ago(now, n.JoinedAt))
+	if n.LastSeen != nil {
+		fmt.Fprintf(w, "Last seen:\t%s (%s ago)\n", stamp(*n.LastSeen), ago(now, *n.LastSeen))
+	}
+	if n.CertExpires != nil {
+		fmt.Fprintf(w, "Cert expires:\t%s (%s)\n", stamp(*n.CertExpires), until(now, n.CertExpires))
+	}
+	fmt.Fprintln(w, "Facts:")
+	fmt.Fprintf(w, "  Hostname:\t%s\n", dash(f.Hostname))
+	osLine := strings.TrimSpace(strings.Join([]string{f.Platform, f.PlatformVer}, " "))
+	if osLine == "" {
+		osLine = f.OS
+	} else if f.OS != "" {
+		osLine += " (" + f.OS + ")"
+	}
+	fmt.Fprintf(w, "  OS:\t%s\n", dash(osLine))
+	fmt.Fprintf(w, "  Kernel:\t%s\n", dash(strings.TrimSpace(f.Kernel+" "+f.Arch)))
+	fmt.Fprintf(w, "  IP:\t%s\n", nodeIP(n))
+	if len(f.IPv4) > 0 {
+		fmt.Fprintf(w, "  IPv4:\t%s\n", strings.Join(f.IPv4, ", "))
+	}
+	if len(f.IPv6) > 0 {
+		fmt.Fprintf(w, "  IPv6:\t%s\n", strings.Join(f.IPv6, ", "))
+	}
+	fmt.Fprintf(w, "  CPUs:\t%d\n", f.CPUs)
+	fmt.Fprintf(w, "  Memory:\t%s\n", bytesIEC(f.MemoryBytes))
+	fmt.Fprintf(w, "  Corral:\t%s\n", dash(f.CorralVersion))
+	r := n.Resources
+	fmt.Fprintln(w, "Resources (schedulable):")
+	fmt.Fprintf(w, "  CPUs:\t%s\n", strconv.FormatFloat(r.CPUs, 'f', -1, 64))
+	fmt.Fprintf(w, "  Memory:\t%s\n", bytesIEC(uint64(max(r.MemMB, 0))<<20))
+	fmt.Fprintf(w, "  Disk:\t%s\n", bytesIEC(uint64(max(r.DiskMB, 0))<<20))
+	fmt.Fprintf(w, "  Ports:\t%d-%d\n", r.PortFrom, r.PortTo)
+	if len(f.Disks) > 0 {
+		fmt.Fprintln(w, "Disks:")
+		fmt.Fprintln(w, "  MOUNT\tDEVICE\tFSTYPE\tSIZE\tFREE")
+		for _, d := range f.Disks {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", d.Mount, dash(d.Device), dash(d.FSType), bytesIEC(d.TotalBytes), bytesIEC(d.FreeBytes))
+		}
+	}
+}
+
+func (a *app) nodeLabelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "label NAME KEY=VALUE... [KEY-...]",
+		Short: "Set or remove labels of a node",
+		Long:    "Set labels of a node (KEY=VALUE) and remove others (KEY-).",
+		Example: "  corral node label web-1 role=web zone=a\n  corral node label web-1 zone-",
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req api.LabelRequest
+			for _, s := range args[1:] {
+				k, v, remove, err := api.ParseLabel(s)
+				if err != nil {
+					return err
+				}
+				if remove {
+					req.Remove = append(req.Remove, k)
+					continue
+				}
+				if req.Set == nil {
+					req.Set = map[string]string{}
+				}
+				req.Set[k] = v
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.LabelNode(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return a.emit(n, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "node %s labels: %s\n", n.Name, labels(n.Labels))
+				return err
+			})
+		},
+	}
+}
+
+func (a *app) nodeDrainCmd(drain bool) *cobra.Command {
+	use, short, example := "drain NAME", "Stop placing work on a node (drain on)", "  corral node drain web-1"
+	if !drain {
+		use, short, example = "undrain NAME", "Place work on a node again (drain off)", "  corral node undrain web-1"
+	}
+	return &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Example: example,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.DrainNode(cmd.Context(), args[0], drain)
+			if err != nil {
+				return err
+			}
+			return a.emit(n, func(w io.Writer) error {
+				onOff := "off"
+				if n.Drain {
+					onOff = "on"
+				}
+				_, err := fmt.Fprintf(w, "node %s: drain %s, status %s\n", n.Name, onOff, n.Status)
+				return err
+			})
+		},
+	}
+}
+
+func (a *app) nodeRmCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"remove"},
+		Short:   "Forget a node (stop its agent first)",
+		Example: "  corral node rm web-1",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "node %s removed\n", args[0])
+			return err
+		},
+	}
+}

@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"corral/internal/agent"
+	"corral/internal/api"
+	"corral/internal/server"
+)
+
+// Help text of listeners whose feature is not built yet.
+const (
+	reservedMetrics   = " (reserved: served once the metrics feature lands)"
+	reservedLogs      = " (reserved: served once the logs feature lands)"
+	reservedDiscovery = " (reserved: served once the discovery feature lands)"
+)
+
+// processOptions are the flags every process command has.
+type processOptions struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func (o *processOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.config, configFlag, "", "YAML `FILE` of settings, keys are flag names, e.g. http-addr: \":7700\" (env CORRAL_CONFIG)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// logger returns the process logger on w.
+func (o *processOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+}
+
+// processEnvHelp is the part of Long that explains the config precedence.
+const processEnvHelp = `
+Every flag can also be set in the YAML file given with --config (keys are
+the flag names; lists as YAML lists) and in an environment variable
+CORRAL_<FLAG> (--http-addr is CORRAL_HTTP_ADDR; lists comma-separated).
+Flags win over the environment, which wins over the file.`
+
+// addServerFlags defines the server's flags on fs, with the current values of
+// c as defaults. dataDir says whether --data-dir is one of them.
+func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
+	if dataDir {
+		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the server's state (etcd, history, CA)")
+	}
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and web UI")
+	fs.StringVar(&c.AgentAddr, "agent-addr", c.AgentAddr, "address of the agent channel (mutual TLS)")
+	fs.StringVar(&c.CarbonAddr, "carbon-addr", c.CarbonAddr, "address of carbon plaintext, TCP and UDP"+reservedMetrics)
+	fs.StringVar(&c.PickleAddr, "pickle-addr", c.PickleAddr, "address of carbon pickle"+reservedMetrics)
+	fs.StringVar(&c.EtcdClientAddr, "etcd-client-addr", c.EtcdClientAddr, "client address of the embedded etcd")
+	fs.StringVar(&c.EtcdPeerAddr, "etcd-peer-addr", c.EtcdPeerAddr, "peer address of the embedded etcd")
+	fs.StringSliceVar(&c.EtcdEndpoints, "etcd-endpoints", c.EtcdEndpoints, "endpoints of an external etcd cluster to use instead of the embedded one (comma list)")
+	durationVar(fs, &c.EtcdReadyTimeout, "etcd-ready-timeout", "how long to wait for etcd at start")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate of the API, instead of one issued by the cluster CA")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM key of --tls-cert")
+	fs.StringSliceVar(&c.AdvertiseHosts, "advertise", c.AdvertiseHosts, "extra DNS name or IP for the issued certificates (repeatable; the hostname and loopback are always in)")
+	durationVar(fs, &c.LeaseTTL, "lease-ttl", "how long a node stays ready without a heartbeat")
+	durationVar(fs, &c.HeartbeatInterval, "heartbeat-interval", "how often agents are told to heartbeat")
+	durationVar(fs, &c.AgentCertTTL, "agent-cert-ttl", "lifetime of the certificates issued to agents (e.g. 30d)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body accepted")
+}
+
+// agentFlags holds the agent flags that need parsing into agent.Config.
+type agentFlags struct {
+	labels    []string
+	portRange string
+}
+
+// addAgentFlags defines the agent's flags on fs, with the current values of c
+// as defaults. standalone adds --data-dir, --server and --join-token, which
+// `corral dev` sets itself.
+func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalone bool) {
+	if standalone {
+		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the agent's state (certificate, spool, tasks)")
+		fs.StringSliceVar(&c.Servers, "server", c.Servers, "agent channel of a server, host:port (repeatable or comma list; tried in turn)")
+		fs.StringVar(&c.JoinToken, "join-token", c.JoinToken, "join `TOKEN` from \"corral token create --role agent\" (needed on first start only)")
+	}
+	fs.StringVar(&c.Name, "name", c.Name, "node name (default the hostname)")
+	fs.StringArrayVar(&af.labels, "label", nil, "node label key=value (repeatable)")
+	fs.Float64Var(&c.CPUs, "cpus", c.CPUs, "CPUs the scheduler may use (0: all)")
+	fs.Int64Var(&c.MemMB, "mem-mb", c.MemMB, "memory in MiB the scheduler may use (0: all)")
+	fs.Int64Var(&c.DiskMB, "disk-mb", c.DiskMB, "disk in MiB the scheduler may use (0: all of the data dir's filesystem)")
+	af.portRange = fmt.Sprintf("%d-%d", c.PortFrom, c.PortTo)
+	fs.StringVar(&af.portRange, "port-range", af.portRange, "host ports the scheduler may assign, FROM-TO")
+	fs.StringVar(&c.StatsdAddr, "statsd-addr", c.StatsdAddr, "StatsD UDP address"+reservedMetrics)
+	fs.StringVar(&c.SyslogAddr, "syslog-addr", c.SyslogAddr, "syslog UDP and TCP address"+reservedLogs)
+	fs.StringVar(&c.JSONLogsAddr, "json-logs-addr", c.JSONLogsAddr, "JSON lines TCP address"+reservedLogs)
+	fs.StringVar(&c.BeatsAddr, "beats-addr", c.BeatsAddr, "Beats (lumberjack v2) address"+reservedLogs)
+	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS address"+reservedDiscovery)
+	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "disk budget of the report spool")
+}
+
+// apply puts the parsed agent flags into c.
+func (af *agentFlags) apply(c *agent.Config) error {
+	if len(af.labels) > 0 {
+		c.Labels = make(map[string]string, len(af.labels))
+		for _, l := range af.labels {
+			k, v, remove, err := api.ParseLabel(l)
+			if err != nil {
+				return fmt.Errorf("--label: %w", err)
+			}
+			if remove {
+				return fmt.Errorf("--label %q: want key=value", l)
+			}
+			c.Labels[k] = v
+		}
+	}
+	from, to, err := parsePortRange(af.portRange)
+	if err != nil {
+		return err
+	}
+	c.PortFrom, c.PortTo = from, to
+	return nil
+}
+
+func parsePortRange(s string) (from, to int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if ok {
+		from, err = strconv.Atoi(strings.TrimSpace(a))
+		if err == nil {
+			to, err = strconv.Atoi(strings.TrimSpace(b))
+		}
+	}
+	if !ok || err != nil || from < 1 || to > 65535 || from > to {
+		return 0, 0, fmt.Errorf("--port-range %q: want FROM-TO, e.g. 31000-32000", s)
+	}
+	return from, to, nil
+}
+
+func (a *app) serverCmd() *cobra.Command {
+	cfg := server.Defaults()
+	var po processOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Corral server (API, web UI, scheduler, state)",
+		Long: `Run a Corral server: the HTTP API and web UI, the agent channel and the
+cluster state in an embedded etcd (or an external one with --etcd-endpoints).
+On first start it creates the cluster CA and writes an admin token to
+<data-dir>/admin.token. It runs until interrupted.
+` + processEnvHelp,
+		Example: `  corral server --data-dir /var/lib/corral --advertise corral.example.com
+  corral server --config /etc/corral/server.yaml
+  CORRAL_HTTP_ADDR=:8800 corral server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := loadFlagConfig(cmd.LocalFlags(), a.getenv); err != nil {
+				return err
+			}
+			logger, err := po.logger(a.stderr)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			return quiet(cmd.Context(), srv.Run(cmd.Context()))
+		},
+	}
+	addServerFlags(cmd.Flags(), &cfg, true)
+	po.addFlags(cmd.Flags())
+	return cmd
+}
+
+func (a *app) agentCmd() *cobra.Command {
+	cfg := agent.Defaults()
+	var af agentFlags
+	var po processOptions
+	cmd := &cobra.Command{
+		Use:   "agent --server HOST:7701 --join-token TOKEN",
+		Short: "Run a Corral agent on this machine",
+		Long: `Run a Corral agent: it joins the cluster (with the join token, on first
+start only: afterwards it uses the certificate in its data dir), reports the
+machine's facts, heartbeats, and runs what the servers assign to the node.
+It runs until interrupted.
+` + processEnvHelp,
+		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
+  corral agent --config /etc/corral/agent.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := loadFlagConfig(cmd.LocalFlags(), a.getenv); err != nil {
+				return err
+			}
+			if err := af.apply(&cfg); err != nil {
+				return err
+			}
+			if len(cfg.Servers) == 0 {
+				return errors.New("--server: give the agent channel address of a server, host:7701")
+			}
+			logger, err := po.logger(a.stderr)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			ag, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			return quiet(cmd.Context(), ag.Run(cmd.Context()))
+		},
+	}
+	addAgentFlags(cmd.Flags(), &cfg, &af, true)
+	po.addFlags(cmd.Flags())
+	return cmd
+}
+
+// quiet turns the cancellation that stops a process into a clean exit.
+func quiet(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

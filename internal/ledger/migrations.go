@@ -1,0 +1,22 @@
+package ledger
+
+// migrations is the history store's schema, in order. Each entry is applied
+// once, in a transaction together with its row in schema_migrations (version
+// = index+1). Never edit or reorder an entry that has shipped: append a new one.
+// Later features (events, converge reports, deployments, job runs) add their
+// tables here.
+var migrations = []string{
+	// 1: the audit log of mutating API calls.
+	`CREATE TABLE audit (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		time_ns   INTEGER NOT NULL,
+		actor     TEXT    NOT NULL,
+		action    TEXT    NOT NULL,
+		target    TEXT    NOT NULL DEFAULT '',
+		status    INTEGER NOT NULL,
+		result    TEXT    NOT NULL,
+		remote_ip TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_time ON audit (time_ns);
+	CREATE INDEX audit_actor ON audit (actor, id);`,
+}

@@ -1,0 +1,369 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"corral/internal/api"
+	"corral/internal/httpapi"
+	"corral/internal/store"
+)
+
+// The agent channel (docs/protocol.md): HTTPS on --agent-addr with the
+// cluster CA. /agent/v1/join is the only call without a client certificate;
+// every other call needs one issued by the CA.
+
+// reportHandler takes the reports of one type from a node.
+type reportHandler func(ctx context.Context, node string, reports []api.Report) error
+
+// reportHandlers maps a report type to its handler.
+type reportHandlers map[string]reportHandler
+
+// builtinReports returns the report types the server takes. This is the one
+// place where a feature registers the reports its agents send.
+func (s *Server) builtinReports() reportHandlers {
+	return reportHandlers{
+		// "facts" refreshes a node's facts between hellos (disks filling, addresses changing).
+		"facts": s.reportFacts,
+	}
+}
+
+func (s *Server) agentServer() (*http.Server, net.Listener, error) {
+	tlsCfg, err := s.serverTLS(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.Cert)
+	tlsCfg.ClientCAs = pool
+	tlsCfg.ClientAuth = tls.VerifyClientCertIfGiven
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /agent/v1/join", s.agentHandler(false, s.handleJoin))
+	mux.HandleFunc("POST /agent/v1/hello", s.agentHandler(true, s.handleHello))
+	mux.HandleFunc("POST /agent/v1/heartbeat", s.agentHandler(true, s.handleHeartbeat))
+	mux.HandleFunc("POST /agent/v1/renew", s.agentHandler(true, s.handleRenew))
+	mux.HandleFunc("GET /agent/v1/watch", s.agentHandler(true, s.handleWatch))
+	mux.HandleFunc("POST /agent/v1/report", s.agentHandler(true, s.handleReport))
+	srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute}
+	ln, err := net.Listen("tcp", s.cfg.AgentAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on --agent-addr %s: %w", s.cfg.AgentAddr, err)
+	}
+	return srv, ln, nil
+}
+
+type agentFunc func(w http.ResponseWriter, r *http.Request, node string) error
+
+// agentHandler checks the client certificate (when needed), bounds the body
+// and writes errors in the API's shape.
+func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		node := ""
+		if needCert {
+			if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+				httpapi.JSON(w, http.StatusUnauthorized, api.Errorf(http.StatusUnauthorized, "client certificate required: join first"))
+				return
+			}
+			name, err := s.ca.VerifyClient(r.TLS.PeerCertificates[0], s.cfg.Now())
+			if err != nil {
+				httpapi.JSON(w, http.StatusUnauthorized, api.Errorf(http.StatusUnauthorized, "client certificate rejected: %v", err))
+				return
+			}
+			node = name
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		if err := h(w, r, node); err != nil {
+			err = mapStoreError(err)
+			var ae *api.Error
+			if !errors.As(err, &ae) {
+				s.log.Error("agent request failed", "path", r.URL.Path, "node", node, "err", err)
+				ae = api.Errorf(http.StatusInternalServerError, "internal error: %v", err)
+			}
+			httpapi.JSON(w, ae.Status, ae)
+		}
+	}
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req api.JoinRequest
+	if err := httpapi.Decode(r, &req); err != nil {
+		return err
+	}
+	if req.Protocol < api.MinProtocolVersion || req.Protocol > api.ProtocolVersion {
+		return api.Errorf(http.StatusBadRequest, "agent protocol %d not supported (server speaks %d..%d)", req.Protocol, api.MinProtocolVersion, api.ProtocolVersion)
+	}
+	tok, err := s.checkToken(req.Token)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			ae.Message = "join token rejected: " + ae.Message
+		}
+		return err
+	}
+	if tok.Role != api.RoleAgent && tok.Role != api.RoleAdmin {
+		return api.Errorf(http.StatusForbidden, "join token rejected: token %s has role %s, not agent", tok.ID, tok.Role)
+	}
+	csr, err := parseCSR([]byte(req.CSR))
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, "invalid CSR: %v", err)
+	}
+	node := csr.Subject.CommonName
+	if !api.ValidName(node) {
+		return &api.Error{Status: http.StatusBadRequest, Message: "invalid node name",
+			Fields: map[string]string{"name": "must be " + api.NameRule}}
+	}
+	if _, alive := s.alive.Get(node); alive {
+		return api.Conflict("node %q is already joined and alive; give this agent another --name", node)
+	}
+	certPEM, notAfter, err := s.ca.SignClient([]byte(req.CSR), node, s.cfg.AgentCertTTL, s.cfg.Now())
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, "sign CSR: %v", err)
+	}
+	s.log.Info("node joined", "node", node, "token", tok.ID, "cert_expires", notAfter)
+	return httpapi.JSON(w, http.StatusOK, api.CertResponse{Node: node, Cert: string(certPEM), CA: string(s.ca.CertPEM), Expires: notAfter})
+}
+
+func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, node string) error {
+	var req api.RenewRequest
+	if err := httpapi.Decode(r, &req); err != nil {
+		return err
+	}
+	certPEM, notAfter, err := s.ca.SignClient([]byte(req.CSR), node, s.cfg.AgentCertTTL, s.cfg.Now())
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, "sign CSR: %v", err)
+	}
+	if _, err := s.store.UpdateNode(r.Context(), node, func(n *store.NodeRecord) error {
+		n.CertExpires = notAfter.UTC()
+		return nil
+	}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.log.Info("renewed node certificate", "node", node, "cert_expires", notAfter)
+	return httpapi.JSON(w, http.StatusOK, api.CertResponse{Node: node, Cert: string(certPEM), CA: string(s.ca.CertPEM), Expires: notAfter})
+}
+
+func (s *Server) handleHello(w http.ResponseWriter, r *http.Request, node string) error {
+	var req api.HelloRequest
+	if err := httpapi.Decode(r, &req); err != nil {
+		return err
+	}
+	if req.Protocol < api.MinProtocolVersion || req.Protocol > api.ProtocolVersion {
+		return api.Errorf(http.StatusBadRequest, "agent protocol %d not supported (server speaks %d..%d)", req.Protocol, api.MinProtocolVersion, api.ProtocolVersion)
+	}
+	now := s.cfg.Now().UTC()
+	certExp := r.TLS.PeerCertificates[0].NotAfter.UTC()
+	rec, err := s.store.UpdateNode(r.Context(), node, func(n *store.NodeRecord) error {
+		n.Facts, n.AgentLabels, n.Resources, n.CertExpires = req.Facts, req.Labels, req.Resources, certExp
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		rec = store.NodeRecord{Name: node, AgentLabels: req.Labels, Facts: req.Facts, Resources: req.Resources,
+			JoinedAt: now, UpdatedAt: now, CertExpires: certExp}
+		err = s.store.CreateNode(r.Context(), rec)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.heartbeat(r.Context(), node); err != nil {
+		return err
+	}
+	return httpapi.JSON(w, http.StatusOK, api.HelloResponse{
+		Node: rec.API(true), Protocol: api.ProtocolVersion,
+		HeartbeatInterval: api.Duration(s.cfg.HeartbeatInterval), LeaseTTL: api.Duration(s.cfg.LeaseTTL),
+	})
+}
+
+// heartbeat keeps node's liveness lease alive.
+func (s *Server) heartbeat(ctx context.Context, node string) error {
+	var lease clientv3.LeaseID
+	if v, ok := s.leases.Load(node); ok {
+		lease = v.(clientv3.LeaseID)
+	}
+	id, err := s.store.Heartbeat(ctx, node, s.cfg.LeaseTTL, lease)
+	if err != nil {
+		return err
+	}
+	if id != lease {
+		s.leases.Store(node, id)
+	}
+	return nil
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node string) error {
+	raw, ok := s.nodes.Get(node)
+	if !ok {
+		if _, err := s.store.GetNode(r.Context(), node); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return api.Errorf(http.StatusNotFound, "node %q is not registered: send hello first", node)
+			}
+			return err
+		}
+	}
+	if err := s.heartbeat(r.Context(), node); err != nil {
+		return err
+	}
+	var rec store.NodeRecord
+	if raw != nil {
+		json.Unmarshal(raw, &rec)
+	}
+	return httpapi.JSON(w, http.StatusOK, api.HeartbeatResponse{Status: rec.API(true).Status, Drain: rec.Drain})
+}
+
+// handleWatch streams the node's assignments as JSON lines: first the
+// current set (unless resuming), a "sync" line, then every change. With
+// ?rev=N it resumes after revision N; if N was compacted away the stream
+// starts over with a snapshot.
+func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string) error {
+	rev, err := strconv.ParseInt(r.URL.Query().Get("rev"), 10, 64)
+	if err != nil {
+		rev = 0
+	}
+	ctx := r.Context()
+	cli := s.store.Client()
+	prefix := store.AssignPrefix(node)
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	s.agents.Inc()
+	defer s.agents.Dec()
+
+	send := func(a api.Assignment) error {
+		if err := enc.Encode(a); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	snapshot := func() (int64, error) {
+		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			return 0, err
+		}
+		for _, kv := range resp.Kvs {
+			if err := send(api.Assignment{Rev: kv.ModRevision, Type: "put", Key: string(kv.Key[len(prefix):]), Value: kv.Value}); err != nil {
+				return 0, err
+			}
+		}
+		return resp.Header.Revision, send(api.Assignment{Rev: resp.Header.Revision, Type: "sync"})
+	}
+	if rev == 0 {
+		if rev, err = snapshot(); err != nil {
+			return nil
+		}
+	} else if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
+		return nil
+	}
+	keepalive := time.NewTicker(30 * time.Second)
+	defer keepalive.Stop()
+	wch := cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepalive.C:
+			if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
+				return nil
+			}
+		case wr, ok := <-wch:
+			if !ok || wr.Canceled {
+				// Compacted or etcd went away: the agent reconnects; with a
+				// compacted revision it gets a fresh snapshot.
+				if wr.CompactRevision != 0 {
+					send(api.Assignment{Rev: 0, Type: "reset"})
+				}
+				return nil
+			}
+			for _, ev := range wr.Events {
+				a := api.Assignment{Rev: ev.Kv.ModRevision, Type: "put", Key: string(ev.Kv.Key[len(prefix):]), Value: ev.Kv.Value}
+				if ev.Type == clientv3.EventTypeDelete {
+					a.Type, a.Value = "delete", nil
+				}
+				if err := send(a); err != nil {
+					return nil
+				}
+				rev = ev.Kv.ModRevision
+			}
+		}
+	}
+}
+
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, node string) error {
+	var batch api.ReportBatch
+	if err := httpapi.Decode(r, &batch); err != nil {
+		return err
+	}
+	ack := api.ReportAck{}
+	byType := map[string][]api.Report{}
+	var order []string
+	for _, rep := range batch.Reports {
+		if rep.Seq > ack.Seq {
+			ack.Seq = rep.Seq
+		}
+		if _, ok := s.reports[rep.Type]; !ok {
+			if ack.Rejected == nil {
+				ack.Rejected = map[uint64]string{}
+			}
+			ack.Rejected[rep.Seq] = fmt.Sprintf("unknown report type %q", rep.Type)
+			continue
+		}
+		if _, ok := byType[rep.Type]; !ok {
+			order = append(order, rep.Type)
+		}
+		byType[rep.Type] = append(byType[rep.Type], rep)
+	}
+	for _, t := range order {
+		// A handler error fails the whole batch: the agent keeps it and
+		// resends, so nothing acknowledged is lost.
+		if err := s.reports[t](r.Context(), node, byType[t]); err != nil {
+			return fmt.Errorf("take %s reports from %s: %w", t, node, err)
+		}
+	}
+	return httpapi.JSON(w, http.StatusOK, ack)
+}
+
+func (s *Server) reportFacts(ctx context.Context, node string, reports []api.Report) error {
+	var f api.Facts
+	if err := json.Unmarshal(reports[len(reports)-1].Data, &f); err != nil {
+		return api.Errorf(http.StatusBadRequest, "facts report: %v", err)
+	}
+	_, err := s.store.UpdateNode(ctx, node, func(n *store.NodeRecord) error {
+		n.Facts = f
+		return nil
+	})
+	return err
+}
+
+func parseCSR(b []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, errors.New("not a PEM certificate request")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return csr, csr.CheckSignature()
+}
+
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"corral/internal/api"
+	"corral/internal/httpapi"
+	"corral/internal/store"
+)
+
+// nodeList serves GET /api/v1/nodes from memory: the JSON (and its gzip) is
+// built once per change of the node or liveness mirrors, not per request.
+type nodeList struct {
+	nodes, alive *store.Mirror
+
+	mu         sync.Mutex
+	gen        [2]uint64
+	body, gzip []byte
+	etag       string
+}
+
+func newNodeList(nodes, alive *store.Mirror) *nodeList {
+	return &nodeList{nodes: nodes, alive: alive}
+}
+
+// current returns every node, sorted by name.
+func currentNodes(nodes, alive *store.Mirror) ([]api.Node, [2]uint64, error) {
+	items, ng := nodes.Snapshot()
+	live, ag := alive.Snapshot()
+	out := make([]api.Node, 0, len(items))
+	for _, raw := range items {
+		var n store.NodeRecord
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return nil, [2]uint64{}, err
+		}
+		_, ok := live[n.Name]
+		out = append(out, n.API(ok))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, [2]uint64{ng, ag}, nil
+}
+
+func (l *nodeList) encoded() (body, gz []byte, etag string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ng, _ := l.nodes.Gen()
+	ag, _ := l.alive.Gen()
+	if l.body != nil && l.gen == [2]uint64{ng, ag} {
+		return l.body, l.gzip, l.etag, nil
+	}
+	nodes, gen, err := currentNodes(l.nodes, l.alive)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	b, err := json.Marshal(nodes)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	b = append(b, '\n')
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	l.body, l.gzip, l.gen = b, buf.Bytes(), gen
+	l.etag = `"n` + itoa(gen[0]) + "-" + itoa(gen[1]) + `"`
+	return l.body, l.gzip, l.etag, nil
+}
+
+func itoa(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	body, gz, etag, err := s.nodeLst.encoded()
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("ETag", etag)
+	h.Set("Vary", "Accept-Encoding")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		body = gz
+	}
+	_, err = w.Write(body)
+	return err
+}
+
+func (s *Server) nodeAPI(rec store.NodeRecord) api.Node {
+	_, alive := s.alive.Get(rec.Name)
+	return rec.API(alive)
+}
+
+func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	name := r.PathValue("name")
+	raw, ok := s.nodes.Get(name)
+	if !ok {
+		// The mirror may lag a just-joined node by a moment: ask etcd.
+		rec, err := s.store.GetNode(r.Context(), name)
+		if errors.Is(err, store.ErrNotFound) {
+			return api.NotFound("node", name)
+		} else if err != nil {
+			return err
+		}
+		return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+	}
+	var rec store.NodeRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return err
+	}
+	return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+}
+
+func (s *Server) handleLabelNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	name := r.PathValue("name")
+	var req api.LabelRequest
+	if err := httpapi.Decode(r, &req); err != nil {
+		return err
+	}
+	var fe api.FieldErrors
+	for k, v := range req.Set {
+		if _, _, _, err := api.ParseLabel(k + "=" + v); err != nil {
+			fe.Add("set."+k, "%v", err)
+		}
+	}
+	for _, k := range req.Remove {
+		if _, _, _, err := api.ParseLabel(k + "="); err != nil {
+			fe.Add("remove", "%v", err)
+		}
+	}
+	if err := fe.Err("invalid labels"); err != nil {
+		return err
+	}
+	rec, err := s.store.UpdateNode(r.Context(), name, func(n *store.NodeRecord) error {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		for _, k := range req.Remove {
+			delete(n.Labels, k)
+			if _, agentHas := n.AgentLabels[k]; agentHas && !contains(n.Removed, k) {
+				n.Removed = append(n.Removed, k)
+			}
+		}
+		for k, v := range req.Set {
+			n.Labels[k] = v
+			n.Removed = without(n.Removed, k)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return api.NotFound("node", name)
+	} else if err != nil {
+		return err
+	}
+	return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+}
+
+func (s *Server) handleDrainNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	name := r.PathValue("name")
+	var req api.DrainRequest
+	if err := httpapi.Decode(r, &req); err != nil {
+		return err
+	}
+	rec, err := s.store.UpdateNode(r.Context(), name, func(n *store.NodeRecord) error {
+		n.Drain = req.Drain
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return api.NotFound("node", name)
+	} else if err != nil {
+		return err
+	}
+	return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+}
+
+func (s *Server) handleRemoveNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	name := r.PathValue("name")
+	if _, alive := s.alive.Get(name); alive {
+		return api.Conflict("node %q is alive: stop its agent first (or drain it)", name)
+	}
+	if err := s.store.DeleteNode(r.Context(), name); errors.Is(err, store.ErrNotFound) {
+		return api.NotFound("node", name)
+	} else if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func without(list []string, s string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// nodeCollector exports the number of nodes by status.
+type nodeCollector struct {
+	nodes, alive *store.Mirror
+	desc         *prometheus.Desc
+}
+
+func newNodeCollector(nodes, alive *store.Mirror) *nodeCollector {
+	return &nodeCollector{nodes: nodes, alive: alive,
+		desc: prometheus.NewDesc("corral_nodes", "Nodes by status.", []string{"status"}, nil)}
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	nodes, _, err := currentNodes(c.nodes, c.alive)
+	if err != nil {
+		return
+	}
+	counts := map[string]int{api.NodeReady: 0, api.NodeDraining: 0, api.NodeDown: 0}
+	for _, n := range nodes {
+		counts[n.Status]++
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), st)
+	}
+}

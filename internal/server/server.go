@@ -1,0 +1,316 @@
+// Package server is the composition root of Corral's control plane: it starts
+// etcd, the store, the history store, the PKI, the agent channel and the HTTP
+// API, and runs them under one errgroup. Only cli imports it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"corral/internal/etcd"
+	"corral/internal/ledger"
+	"corral/internal/pki"
+	"corral/internal/resource"
+	"corral/internal/store"
+)
+
+// Version is the corral version, set by the CLI at build time.
+var Version = "dev"
+
+// Addrs are the addresses the server actually listens on.
+type Addrs struct {
+	HTTP       string `json:"http"`        // host:port
+	HTTPScheme string `json:"http_scheme"` // "http" or "https"
+	Agent      string `json:"agent"`
+	EtcdClient string `json:"etcd_client,omitempty"`
+	EtcdPeer   string `json:"etcd_peer,omitempty"`
+}
+
+// Server is a running control-plane process.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+	addrs Addrs
+
+	// Set up by start.
+	etcd    *etcd.Etcd
+	store   *store.Store
+	ledger  *ledger.Ledger
+	ca      *pki.CA
+	kinds   resource.Registry
+	reg     *prometheus.Registry
+	nodes   *store.Mirror
+	alive   *store.Mirror
+	tokens  *store.Mirror
+	nodeLst *nodeList
+	leases  sync.Map // node name → clientv3.LeaseID
+	agents  prometheus.Gauge
+	reports reportHandlers
+}
+
+// New checks cfg and returns a Server ready to Run.
+func New(cfg Config) (*Server, error) {
+	d := Defaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: data dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = d.LeaseTTL
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if cfg.HeartbeatInterval >= cfg.LeaseTTL {
+		return nil, fmt.Errorf("server: heartbeat-interval %s must be shorter than lease-ttl %s", cfg.HeartbeatInterval, cfg.LeaseTTL)
+	}
+	if cfg.AgentCertTTL <= 0 {
+		cfg.AgentCertTTL = d.AgentCertTTL
+	}
+	if cfg.EtcdReadyTimeout <= 0 {
+		cfg.EtcdReadyTimeout = d.EtcdReadyTimeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if cfg.AdminTokenFile == "" {
+		cfg.AdminTokenFile = filepath.Join(cfg.DataDir, "admin.token")
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("server: --tls-cert and --tls-key go together")
+	}
+	return &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), ready: make(chan struct{}),
+		kinds: resource.Builtin()}, nil
+}
+
+// Ready is closed once every listener is up and the store is ready.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the listening addresses; valid after Ready.
+func (s *Server) Addrs() Addrs { return s.addrs }
+
+// Run runs the server until ctx ends, then stops every component.
+func (s *Server) Run(ctx context.Context) error {
+	start := time.Now()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	key, created, err := pki.LoadOrCreateKey(filepath.Join(s.cfg.DataDir, "cluster.key"))
+	if err != nil {
+		return fmt.Errorf("cluster key: %w", err)
+	}
+	if created {
+		s.log.Info("created cluster encryption key", "path", filepath.Join(s.cfg.DataDir, "cluster.key"))
+	}
+	sealer, err := pki.NewSealer(key)
+	if err != nil {
+		return fmt.Errorf("cluster key: %w", err)
+	}
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.etcd, err = etcd.Start(ctx, etcd.Config{
+		DataDir: filepath.Join(s.cfg.DataDir, "etcd"), ClientAddr: s.cfg.EtcdClientAddr, PeerAddr: s.cfg.EtcdPeerAddr,
+		Endpoints: s.cfg.EtcdEndpoints, ReadyTimeout: s.cfg.EtcdReadyTimeout, Logger: s.cfg.Logger,
+		Debug: s.cfg.Logger.Enabled(ctx, slog.LevelDebug),
+	})
+	if err != nil {
+		return err
+	}
+	defer s.etcd.Close()
+	s.store = store.New(s.etcd.Client(), sealer, s.cfg.Now)
+
+	s.ledger, err = ledger.Open(ctx, filepath.Join(s.cfg.DataDir, "history.db"))
+	if err != nil {
+		return fmt.Errorf("open history store: %w", err)
+	}
+	defer s.ledger.Close()
+
+	if err := s.initCA(ctx); err != nil {
+		return err
+	}
+	if err := s.initAdminToken(ctx); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	s.nodes = store.NewMirror(s.etcd.Client(), store.NodesPrefix)
+	s.alive = store.NewMirror(s.etcd.Client(), store.AlivePrefix)
+	s.tokens = store.NewMirror(s.etcd.Client(), store.TokensPrefix)
+	for _, m := range []*store.Mirror{s.nodes, s.alive, s.tokens} {
+		g.Go(func() error { return m.Run(gctx) })
+	}
+	for _, m := range []*store.Mirror{s.nodes, s.alive, s.tokens} {
+		select {
+		case <-m.Ready():
+		case <-gctx.Done():
+			return g.Wait()
+		}
+	}
+	s.nodeLst = newNodeList(s.nodes, s.alive)
+	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
+	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive))
+	s.reports = s.builtinReports()
+
+	httpSrv, httpLn, err := s.httpServer()
+	if err != nil {
+		return err
+	}
+	agentSrv, agentLn, err := s.agentServer()
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	s.addrs.HTTP, s.addrs.Agent = httpLn.Addr().String(), agentLn.Addr().String()
+	s.addrs.EtcdClient, s.addrs.EtcdPeer = s.etcd.ClientAddr(), s.etcd.PeerAddr()
+	if err := s.writeListen(); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		srv *http.Server
+		ln  net.Listener
+		tls bool
+	}{{httpSrv, httpLn, !s.cfg.PlainHTTP}, {agentSrv, agentLn, true}} {
+		g.Go(func() error {
+			var err error
+			if l.tls {
+				err = l.srv.ServeTLS(l.ln, "", "")
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := l.srv.Shutdown(sctx); err != nil {
+				l.srv.Close()
+			}
+			return nil
+		})
+	}
+	if ch := s.etcd.Err(); ch != nil {
+		g.Go(func() error {
+			select {
+			case err := <-ch:
+				return fmt.Errorf("embedded etcd failed: %w", err)
+			case <-gctx.Done():
+				return nil
+			}
+		})
+	}
+	s.log.Info("server ready", "api", s.addrs.HTTPScheme+"://"+s.addrs.HTTP, "agent_channel", s.addrs.Agent,
+		"etcd", s.etcdDesc(), "data_dir", s.cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond).String())
+	close(s.ready)
+	err = g.Wait()
+	s.log.Info("server stopped")
+	return err
+}
+
+func (s *Server) etcdDesc() string {
+	if s.etcd.Embedded() {
+		return "embedded " + s.etcd.ClientAddr()
+	}
+	return fmt.Sprintf("external %v", s.cfg.EtcdEndpoints)
+}
+
+// initCA loads the cluster CA from the store or creates it on first start.
+func (s *Server) initCA(ctx context.Context) error {
+	certPEM, keyPEM, created, err := s.store.InitCA(ctx, func() ([]byte, []byte, error) {
+		ca, err := pki.NewCA("Corral cluster CA", s.cfg.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		kp, err := ca.KeyPEM()
+		return ca.CertPEM, kp, err
+	})
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	s.ca, err = pki.LoadCA(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	if created {
+		s.log.Info("created cluster CA", "fingerprint", s.ca.Fingerprint())
+	}
+	// The CA certificate is public: written for CLI users (--ca-file).
+	return writeFileAtomic(filepath.Join(s.cfg.DataDir, "ca.crt"), s.ca.CertPEM, 0o644)
+}
+
+func (s *Server) serverTLS(hosts []string) (*tls.Config, error) {
+	h, _ := os.Hostname()
+	all := append([]string{"localhost", "127.0.0.1", "::1", h}, s.cfg.AdvertiseHosts...)
+	all = append(all, hosts...)
+	certPEM, keyPEM, err := s.ca.IssueServer(all, 365*24*time.Hour, s.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM) // certPEM carries the CA too
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func (s *Server) writeListen() error {
+	if s.cfg.PlainHTTP {
+		s.addrs.HTTPScheme = "http"
+	} else {
+		s.addrs.HTTPScheme = "https"
+	}
+	b, _ := json.MarshalIndent(s.addrs, "", "  ")
+	return writeFileAtomic(filepath.Join(s.cfg.DataDir, "listen.json"), append(b, '\n'), 0o644)
+}
+
+// writeFileAtomic writes data to path via a temporary file and a rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

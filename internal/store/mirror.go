@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Mirror keeps an in-memory copy of every key under a prefix, loaded once and
+// then followed with an etcd watch. Hot read paths (listing nodes, checking a
+// token on every request) read the mirror instead of etcd.
+type Mirror struct {
+	cli    *clientv3.Client
+	prefix string
+
+	mu      sync.RWMutex
+	items   map[string][]byte // key without prefix → value
+	gen     uint64            // grows with every change
+	ready   chan struct{}
+	changed chan struct{} // closed and replaced on every change
+}
+
+// NewMirror returns a Mirror of prefix; call Run.
+func NewMirror(cli *clientv3.Client, prefix string) *Mirror {
+	return &Mirror{cli: cli, prefix: prefix, items: map[string][]byte{},
+		ready: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// Run loads and follows the prefix until ctx ends. After a lost watch
+// (compaction, etcd restart) it loads again.
+func (m *Mirror) Run(ctx context.Context) error {
+	for {
+		rev, err := m.load(ctx)
+		if err == nil {
+			err = m.follow(ctx, rev)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		_ = err // lost the watch or etcd is away: load again after a pause
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Mirror) load(ctx context.Context) (int64, error) {
+	resp, err := m.cli.Get(ctx, m.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("load %s: %w", m.prefix, err)
+	}
+	items := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		items[string(kv.Key[len(m.prefix):])] = kv.Value
+	}
+	m.mu.Lock()
+	m.items = items
+	m.bumpLocked()
+	m.mu.Unlock()
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
+	return resp.Header.Revision, nil
+}
+
+func (m *Mirror) follow(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range m.cli.Watch(wctx, m.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		for _, ev := range wr.Events {
+			k := string(ev.Kv.Key[len(m.prefix):])
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(m.items, k)
+			} else {
+				m.items[k] = ev.Kv.Value
+			}
+		}
+		m.bumpLocked()
+		m.mu.Unlock()
+	}
+	return fmt.Errorf("watch %s ended", m.prefix)
+}
+
+func (m *Mirror) bumpLocked() {
+	m.gen++
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// Ready is closed once the first load is done.
+func (m *Mirror) Ready() <-chan struct{} { return m.ready }
+
+// Get returns the value of key (without the prefix).
+func (m *Mirror) Get(k string) ([]byte, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.items[k]
+	return v, ok
+}
+
+// Snapshot returns a copy of every item and the generation it is of.
+func (m *Mirror) Snapshot() (map[string][]byte, uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.items), m.gen
+}
+
+// Gen returns the current generation and a channel closed at the next change.
+func (m *Mirror) Gen() (uint64, <-chan struct{}) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.gen, m.changed
+}
