@@ -1,6 +1,6 @@
 # Corral — see README.md. Everything builds with CGO_ENABLED=0.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X corral/internal/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X corral/internal/cli.version=$(VERSION)
 GO      ?= go
 export CGO_ENABLED=0
 

@@ -27,9 +27,6 @@ import (
 	"corral/internal/pki"
 )
 
-// Version is the corral version, set by the CLI at build time.
-var Version = "dev"
-
 // Agent is a running node agent.
 type Agent struct {
 	cfg Config
@@ -211,7 +208,7 @@ func classify(err error) error {
 }
 
 func (a *Agent) hello(ctx context.Context) error {
-	f, err := facts.Collect(ctx, Version)
+	f, err := facts.Collect(ctx, a.cfg.Version)
 	if err != nil {
 		a.log.Warn("collect facts", "err", err)
 	}
@@ -472,7 +469,7 @@ func (a *Agent) renew(ctx context.Context) error {
 // factsLoop reports the node's facts every few minutes.
 func (a *Agent) factsLoop(ctx context.Context) error {
 	for sleep(ctx, 5*time.Minute) {
-		f, err := facts.Collect(ctx, Version)
+		f, err := facts.Collect(ctx, a.cfg.Version)
 		if err != nil {
 			a.log.Warn("collect facts", "err", err)
 			continue

@@ -38,6 +38,9 @@ type Config struct {
 	// SpoolBytes is the disk budget of the report spool.
 	SpoolBytes int64
 
+	// Version is the corral version, reported in the node's facts.
+	Version string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }

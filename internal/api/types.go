@@ -90,11 +90,13 @@ func ParseLabel(s string) (key, value string, remove bool, err error) {
 // Token is an API or join token as listed. The secret is never stored or shown
 // after creation; only its hash is kept.
 type Token struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name,omitempty"`
-	Role      Role       `json:"role"`
-	CreatedAt time.Time  `json:"created_at"`
-	CreatedBy string     `json:"created_by,omitempty"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	// User is set on tokens made by a password login: the caller is that user.
+	User      string     `json:"user,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }

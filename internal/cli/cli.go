@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,8 +79,11 @@ func printError(w io.Writer, err error) {
 	if !errors.As(err, &ae) {
 		fmt.Fprintf(w, "Error: %v\n", err)
 		var ua x509.UnknownAuthorityError
-		if errors.As(err, &ua) {
-			fmt.Fprintln(w, "  hint: the server's certificate is issued by the cluster CA: pass it with --ca-file (or CORRAL_CA_FILE)")
+		switch {
+		case errors.As(err, &ua):
+			fmt.Fprintln(w, "  hint: the server's certificate is issued by the cluster CA: pass it with --ca-file (it is <data-dir>/ca.crt on the server)")
+		case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+			fmt.Fprintln(w, "  hint: the server speaks plain HTTP: give the address as http://HOST:PORT")
 		}
 		return
 	}
@@ -104,8 +108,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "corral",
 		Short: "Corral runs and watches a small company's machines from one binary",
-		Long: `Corral is the startup stack in one binary: configuration, scheduling,
-discovery, logs, metrics and monitoring, with one CLI, one API and one web UI.
+		Long: `Corral runs a small company's machines from one binary, with one CLI, one
+API and one web UI.
 
 Run "corral dev" to try all of it in one process on this machine, then use
 the other commands against it. In production, run "corral server" on one or

@@ -76,6 +76,7 @@ dev takes the server's and the agent's flags (but not --server and
 				return err
 			}
 			scfg.Logger, acfg.Logger = logger, logger
+			scfg.Version, acfg.Version = versionString(), versionString()
 			scfg.DataDir = dataDir
 			acfg.DataDir = filepath.Join(dataDir, "agent")
 			return a.runDev(cmd.Context(), scfg, acfg)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -139,6 +140,10 @@ Without --addr, login uses the address already configured.`,
 					return err
 				}
 				nt, err := c.Login(ctx, req)
+				if api.StatusOf(err) == http.StatusUnauthorized {
+					// Not a token problem: no hint about tokens.
+					return errors.New(err.Error())
+				}
 				if err != nil {
 					return err
 				}

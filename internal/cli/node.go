@@ -151,8 +151,8 @@ func (a *app) writeNode(w io.Writer, n api.Node) {
 
 func (a *app) nodeLabelCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "label NAME KEY=VALUE... [KEY-...]",
-		Short: "Set or remove labels of a node",
+		Use:     "label NAME KEY=VALUE... [KEY-...]",
+		Short:   "Set or remove labels of a node",
 		Long:    "Set labels of a node (KEY=VALUE) and remove others (KEY-).",
 		Example: "  corral node label web-1 role=web zone=a\n  corral node label web-1 zone-",
 		Args:    cobra.MinimumNArgs(2),

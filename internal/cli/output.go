@@ -124,7 +124,7 @@ func nextYAMLNode(dec *json.Decoder) (*yaml.Node, error) {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
 }
 
-// ago says how long before now t was: "45s", "12m", "5h", "3d".
+// ago says how long before now t was, as span does.
 func ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -143,7 +143,7 @@ func until(now time.Time, t *time.Time) string {
 	return "in " + span(t.Sub(now))
 }
 
-// span formats a duration coarsely: "45s", "12m", "5h", "3d".
+// span formats a duration coarsely: "45s", "12m", "1h59m", "15h", "3d".
 func span(d time.Duration) string {
 	if d < 0 {
 		d = 0
@@ -153,6 +153,8 @@ func span(d time.Duration) string {
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d < time.Hour:
 		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 10*time.Hour && d%time.Hour >= time.Minute:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
 	case d < 48*time.Hour:
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}

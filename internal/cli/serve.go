@@ -155,7 +155,7 @@ func (a *app) serverCmd() *cobra.Command {
 	var po processOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a Corral server (API, web UI, scheduler, state)",
+		Short: "Run a Corral server (API, web UI, agent channel, cluster state)",
 		Long: `Run a Corral server: the HTTP API and web UI, the agent channel and the
 cluster state in an embedded etcd (or an external one with --etcd-endpoints).
 On first start it creates the cluster CA and writes an admin token to
@@ -173,7 +173,7 @@ On first start it creates the cluster CA and writes an admin token to
 			if err != nil {
 				return err
 			}
-			cfg.Logger = logger
+			cfg.Logger, cfg.Version = logger, versionString()
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -215,7 +215,7 @@ It runs until interrupted.
 			if err != nil {
 				return err
 			}
-			cfg.Logger = logger
+			cfg.Logger, cfg.Version = logger, versionString()
 			ag, err := agent.New(cfg)
 			if err != nil {
 				return err

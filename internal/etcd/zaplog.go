@@ -77,7 +77,9 @@ func (c *slogCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 			}
 		}
 		c.state.mu.Lock()
-		if c.state.stopping {
+		// A fresh member logs this at error level until its first raft
+		// term is written; it is harmless and fixes itself.
+		if c.state.stopping || ent.Message == "failed to update storage version" {
 			level = slog.LevelDebug
 		} else {
 			c.state.lastErr = msg

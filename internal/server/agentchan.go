@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -57,7 +58,7 @@ func (s *Server) agentServer() (*http.Server, net.Listener, error) {
 	mux.HandleFunc("GET /agent/v1/watch", s.agentHandler(true, s.handleWatch))
 	mux.HandleFunc("POST /agent/v1/report", s.agentHandler(true, s.handleReport))
 	srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute}
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.With("component", "agent-channel").Handler(), slog.LevelDebug)}
 	ln, err := net.Listen("tcp", s.cfg.AgentAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on --agent-addr %s: %w", s.cfg.AgentAddr, err)

@@ -54,7 +54,9 @@ func (s *Server) Authenticate(_ context.Context, bearer string) (httpapi.Caller,
 		return httpapi.Caller{}, err
 	}
 	subject := "token:" + t.ID
-	if t.Name != "" {
+	if t.User != "" {
+		subject = "user:" + t.User
+	} else if t.Name != "" {
 		subject += " (" + t.Name + ")"
 	}
 	return httpapi.Caller{Subject: subject, Role: t.Role}, nil
@@ -62,12 +64,18 @@ func (s *Server) Authenticate(_ context.Context, bearer string) (httpapi.Caller,
 
 // createToken stores a new token and returns it with its secret.
 func (s *Server) createToken(ctx context.Context, req api.TokenRequest, by string) (api.NewToken, error) {
+	return s.createUserToken(ctx, req, by, "")
+}
+
+// createUserToken stores a new token; user, when set, is the user the token
+// acts for (password logins).
+func (s *Server) createUserToken(ctx context.Context, req api.TokenRequest, by, user string) (api.NewToken, error) {
 	if err := req.Validate(); err != nil {
 		return api.NewToken{}, err
 	}
 	ts := pki.NewTokenSecret()
 	now := s.cfg.Now().UTC()
-	t := api.Token{ID: ts.ID, Name: req.Name, Role: req.Role, CreatedAt: now, CreatedBy: by}
+	t := api.Token{ID: ts.ID, Name: req.Name, Role: req.Role, CreatedAt: now, CreatedBy: by, User: user}
 	if req.TTL > 0 {
 		exp := now.Add(time.Duration(req.TTL))
 		t.ExpiresAt = &exp
@@ -213,7 +221,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httpapi.C
 	if ttl <= 0 {
 		ttl = api.Duration(24 * time.Hour)
 	}
-	nt, err := s.createToken(r.Context(), api.TokenRequest{Name: "login-" + u.Name, Role: u.Role, TTL: ttl}, "user:"+u.Name)
+	nt, err := s.createUserToken(r.Context(), api.TokenRequest{Name: "login-" + u.Name, Role: u.Role, TTL: ttl}, "user:"+u.Name, u.Name)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// first start (mode 0600). Default <DataDir>/admin.token.
 	AdminTokenFile string
 
+	// Version is the corral version, logged at start.
+	Version string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -61,7 +62,8 @@ func (s *Server) httpServer() (*http.Server, net.Listener, error) {
 		MaxBodyBytes: s.cfg.MaxBodyBytes, MapError: mapStoreError, Now: s.cfg.Now,
 	})
 	s.routes(a)
-	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.With("component", "api").Handler(), slog.LevelWarn)}
 	if !s.cfg.PlainHTTP {
 		var err error
 		if s.cfg.TLSCert != "" {

@@ -28,9 +28,6 @@ import (
 	"corral/internal/store"
 )
 
-// Version is the corral version, set by the CLI at build time.
-var Version = "dev"
-
 // Addrs are the addresses the server actually listens on.
 type Addrs struct {
 	HTTP       string `json:"http"`        // host:port
@@ -223,7 +220,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		})
 	}
-	s.log.Info("server ready", "api", s.addrs.HTTPScheme+"://"+s.addrs.HTTP, "agent_channel", s.addrs.Agent,
+	s.log.Info("server ready", "version", s.cfg.Version, "api", s.addrs.HTTPScheme+"://"+s.addrs.HTTP, "agent_channel", s.addrs.Agent,
 		"etcd", s.etcdDesc(), "data_dir", s.cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond).String())
 	close(s.ready)
 	err = g.Wait()

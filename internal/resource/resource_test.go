@@ -1,0 +1,103 @@
+package resource_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"corral/internal/resource"
+)
+
+func TestDecode(t *testing.T) {
+	reg := resource.Builtin()
+	tests := []struct {
+		name      string
+		body      string
+		wantField string // "" = valid
+		wantMsg   string
+	}{
+		{"valid secret", `{"kind":"Secret","name":"db","value":"x"}`, "", ""},
+		{"no kind", `{"name":"db"}`, "kind", "is required"},
+		{"unknown kind", `{"kind":"Nope","name":"a"}`, "kind", "unknown kind"},
+		{"wrong case kind", `{"kind":"secret","name":"a","value":"x"}`, "kind", `did you mean "Secret"`},
+		{"no name", `{"kind":"Secret","value":"x"}`, "name", "is required"},
+		{"bad name", `{"kind":"Secret","name":"-bad","value":"x"}`, "name", "must be"},
+		{"empty value", `{"kind":"Secret","name":"db","value":""}`, "value", "is required"},
+		{"unknown field", `{"kind":"Secret","name":"db","value":"x","valeu":"y"}`, "valeu", "unknown field"},
+		{"wrong type", `{"kind":"Secret","name":"db","value":5}`, "value", "must be a string"},
+		{"file field reaches server", `{"kind":"Secret","name":"db","value_file":"/x"}`, "value_file", "read by the client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body map[string]any
+			if err := json.Unmarshal([]byte(tt.body), &body); err != nil {
+				t.Fatal(err)
+			}
+			d, fe := reg.Decode(body)
+			if tt.wantField == "" {
+				if len(fe) > 0 {
+					t.Fatalf("unexpected errors %v", fe)
+				}
+				if d.Name != "db" || d.Kind.Name != "Secret" || !strings.Contains(string(d.Canonical), `"value":"x"`) {
+					t.Fatalf("decoded %+v", d)
+				}
+				return
+			}
+			if msg, ok := fe[tt.wantField]; !ok || !strings.Contains(msg, tt.wantMsg) {
+				t.Fatalf("errors %v, want %s: ...%s...", fe, tt.wantField, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	k := resource.Builtin()["Secret"]
+	out, err := k.Redacted(json.RawMessage(`{"name":"db","value":"hunter2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), "(redacted)") {
+		t.Fatalf("redacted = %s", out)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	reg := resource.Builtin()
+	for _, n := range []string{"Secret", "secret", "secrets", "SECRETS"} {
+		if k, ok := reg.Lookup(n); !ok || k.Name != "Secret" {
+			t.Errorf("Lookup(%q) = %v %v", n, k.Name, ok)
+		}
+	}
+	if _, ok := reg.Lookup("App"); ok {
+		t.Error("Lookup(App) found a kind that is not registered")
+	}
+}
+
+// FuzzDecode feeds arbitrary JSON documents to the decoder: it must never
+// panic, and whatever it accepts must decode again to the same canonical form.
+func FuzzDecode(f *testing.F) {
+	f.Add(`{"kind":"Secret","name":"db","value":"x"}`)
+	f.Add(`{"kind":"Secret","name":"a","value":{"x":1}}`)
+	f.Add(`{"kind":5}`)
+	f.Add(`{"kind":"Secret","name":"db","value":"x","value_file":"y"}`)
+	reg := resource.Builtin()
+	f.Fuzz(func(t *testing.T, s string) {
+		var body map[string]any
+		if json.Unmarshal([]byte(s), &body) != nil {
+			return
+		}
+		d, fe := reg.Decode(body)
+		if len(fe) > 0 {
+			return
+		}
+		var again map[string]any
+		if err := json.Unmarshal(d.Canonical, &again); err != nil {
+			t.Fatal(err)
+		}
+		again["kind"] = d.Kind.Name
+		d2, fe2 := reg.Decode(again)
+		if len(fe2) > 0 || string(d2.Canonical) != string(d.Canonical) {
+			t.Fatalf("canonical form does not round-trip: %s vs %s (%v)", d.Canonical, d2.Canonical, fe2)
+		}
+	})
+}
