@@ -106,7 +106,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 	if req.Protocol < api.MinProtocolVersion || req.Protocol > api.ProtocolVersion {
 		return api.Errorf(http.StatusBadRequest, "agent protocol %d not supported (server speaks %d..%d)", req.Protocol, api.MinProtocolVersion, api.ProtocolVersion)
 	}
-	tok, err := s.checkToken(req.Token)
+	tok, err := s.checkToken(r.Context(), req.Token)
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) {

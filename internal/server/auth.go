@@ -18,7 +18,7 @@ import (
 var errBadToken = &api.Error{Status: http.StatusUnauthorized, Message: "invalid or unknown token"}
 
 // checkToken verifies a presented token string against the stored tokens.
-func (s *Server) checkToken(presented string) (store.TokenRecord, error) {
+func (s *Server) checkToken(ctx context.Context, presented string) (store.TokenRecord, error) {
 	ts, err := pki.ParseToken(presented)
 	if err != nil {
 		if jt, jerr := pki.ParseJoinToken(presented); jerr == nil {
@@ -27,13 +27,20 @@ func (s *Server) checkToken(presented string) (store.TokenRecord, error) {
 			return store.TokenRecord{}, &api.Error{Status: http.StatusUnauthorized, Message: err.Error()}
 		}
 	}
-	raw, ok := s.tokens.Get(ts.ID)
-	if !ok {
-		return store.TokenRecord{}, errBadToken
-	}
 	var t store.TokenRecord
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return store.TokenRecord{}, fmt.Errorf("decode token %s: %w", ts.ID, err)
+	if raw, ok := s.tokens.Get(ts.ID); ok {
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return store.TokenRecord{}, fmt.Errorf("decode token %s: %w", ts.ID, err)
+		}
+	} else {
+		// The mirror may lag a token created a moment ago: ask etcd.
+		var err error
+		t, err = s.store.GetToken(ctx, ts.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.TokenRecord{}, errBadToken
+		} else if err != nil {
+			return store.TokenRecord{}, err
+		}
 	}
 	if !pki.CheckSecret(t.Hash, ts.Secret) {
 		return store.TokenRecord{}, errBadToken
@@ -48,8 +55,8 @@ func (s *Server) checkToken(presented string) (store.TokenRecord, error) {
 }
 
 // Authenticate implements httpapi.Authenticator.
-func (s *Server) Authenticate(_ context.Context, bearer string) (httpapi.Caller, error) {
-	t, err := s.checkToken(bearer)
+func (s *Server) Authenticate(ctx context.Context, bearer string) (httpapi.Caller, error) {
+	t, err := s.checkToken(ctx, bearer)
 	if err != nil {
 		return httpapi.Caller{}, err
 	}

@@ -178,6 +178,9 @@ func (s *Server) Run(ctx context.Context) error {
 		httpLn.Close()
 		return err
 	}
+	// Requests (watch streams above all) end when the server stops.
+	httpSrv.BaseContext = func(net.Listener) context.Context { return gctx }
+	agentSrv.BaseContext = func(net.Listener) context.Context { return gctx }
 	s.addrs.HTTP, s.addrs.Agent = httpLn.Addr().String(), agentLn.Addr().String()
 	s.addrs.EtcdClient, s.addrs.EtcdPeer = s.etcd.ClientAddr(), s.etcd.PeerAddr()
 	if err := s.writeListen(); err != nil {
