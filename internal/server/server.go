@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/etcd"
@@ -123,8 +122,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster key: %w", err)
 	}
+	// Corral's own metrics; /metrics serves them with the default registry,
+	// which holds the Go and process collectors and embedded etcd's metrics.
 	s.reg = prometheus.NewRegistry()
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.etcd, err = etcd.Start(ctx, etcd.Config{
 		DataDir: filepath.Join(s.cfg.DataDir, "etcd"), ClientAddr: s.cfg.EtcdClientAddr, PeerAddr: s.cfg.EtcdPeerAddr,
