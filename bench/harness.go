@@ -203,9 +203,9 @@ func (p *Proc) LogTail(n int) string {
 // start and kept across restarts (etcd remembers its peer URL).
 type Server struct {
 	*Proc
-	Dir                         string
-	HTTP, Agent, EtcdC, EtcdP   string
-	logPath                     string
+	Dir                       string
+	HTTP, Agent, EtcdC, EtcdP string
+	logPath                   string
 }
 
 // newServer picks the ports of a server with data dir dir; Start runs it.

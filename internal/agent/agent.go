@@ -269,8 +269,11 @@ func (a *Agent) heartbeatLoop(ctx context.Context) error {
 		if !sleep(ctx, time.Duration(a.interval.Load())) {
 			return nil
 		}
+		st := a.spool.Stats()
+		req := api.HeartbeatRequest{Spool: api.SpoolStats{Records: st.Records, Bytes: st.Bytes,
+			BudgetBytes: a.cfg.SpoolBytes, Dropped: st.Dropped}}
 		var hb api.HeartbeatResponse
-		if err := a.call(ctx, "/agent/v1/heartbeat", struct{}{}, &hb); err != nil {
+		if err := a.call(ctx, "/agent/v1/heartbeat", req, &hb); err != nil {
 			return err
 		}
 	}

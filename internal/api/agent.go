@@ -49,6 +49,20 @@ type HelloResponse struct {
 	LeaseTTL          Duration `json:"lease_ttl"`
 }
 
+// HeartbeatRequest is the body of POST /agent/v1/heartbeat: the agent's own
+// health, exported by the server as metrics.
+type HeartbeatRequest struct {
+	Spool SpoolStats `json:"spool"`
+}
+
+// SpoolStats describes an agent's report spool.
+type SpoolStats struct {
+	Records     int64  `json:"records"`      // not yet acknowledged
+	Bytes       int64  `json:"bytes"`        // on disk
+	BudgetBytes int64  `json:"budget_bytes"` // the configured budget
+	Dropped     uint64 `json:"dropped"`      // dropped because the budget was full, ever
+}
+
 // HeartbeatResponse answers a heartbeat.
 type HeartbeatResponse struct {
 	Status string `json:"status"`

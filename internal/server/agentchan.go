@@ -181,6 +181,7 @@ func (s *Server) handleHello(w http.ResponseWriter, r *http.Request, node string
 	if err := s.heartbeat(r.Context(), node); err != nil {
 		return err
 	}
+	s.seen.Store(node, agentSeen{at: now})
 	return httpapi.JSON(w, http.StatusOK, api.HelloResponse{
 		Node: rec.API(true), Protocol: api.ProtocolVersion,
 		HeartbeatInterval: api.Duration(s.cfg.HeartbeatInterval), LeaseTTL: api.Duration(s.cfg.LeaseTTL),
@@ -204,6 +205,12 @@ func (s *Server) heartbeat(ctx context.Context, node string) error {
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node string) error {
+	var req api.HeartbeatRequest
+	if r.ContentLength != 0 { // an empty body is a bare heartbeat
+		if err := httpapi.Decode(r, &req); err != nil {
+			return err
+		}
+	}
 	raw, ok := s.nodes.Get(node)
 	if !ok {
 		if _, err := s.store.GetNode(r.Context(), node); err != nil {
@@ -216,6 +223,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node st
 	if err := s.heartbeat(r.Context(), node); err != nil {
 		return err
 	}
+	s.seen.Store(node, agentSeen{at: s.cfg.Now().UTC(), spool: req.Spool})
 	var rec store.NodeRecord
 	if raw != nil {
 		json.Unmarshal(raw, &rec)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -111,7 +112,47 @@ func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ httpa
 
 func (s *Server) nodeAPI(rec store.NodeRecord) api.Node {
 	_, alive := s.alive.Get(rec.Name)
-	return rec.API(alive)
+	n := rec.API(alive)
+	if v, ok := s.seen.Load(rec.Name); ok {
+		at := v.(agentSeen).at
+		n.LastSeen = &at
+	}
+	return n
+}
+
+// agentSeen is what this server last heard from an agent.
+type agentSeen struct {
+	at    time.Time
+	spool api.SpoolStats
+}
+
+// spoolCollector exports the report spools of the agents heartbeating to
+// this server.
+type spoolCollector struct{ seen *sync.Map }
+
+var (
+	spoolBytesDesc   = prometheus.NewDesc("corral_agent_spool_bytes", "Bytes of unacknowledged reports in an agent's spool.", []string{"node"}, nil)
+	spoolBudgetDesc  = prometheus.NewDesc("corral_agent_spool_budget_bytes", "The disk budget of an agent's spool.", []string{"node"}, nil)
+	spoolRecordsDesc = prometheus.NewDesc("corral_agent_spool_records", "Unacknowledged reports in an agent's spool.", []string{"node"}, nil)
+	spoolDroppedDesc = prometheus.NewDesc("corral_agent_spool_dropped_total", "Reports an agent dropped because its spool budget was full.", []string{"node"}, nil)
+)
+
+func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- spoolBytesDesc
+	ch <- spoolBudgetDesc
+	ch <- spoolRecordsDesc
+	ch <- spoolDroppedDesc
+}
+
+func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	c.seen.Range(func(k, v any) bool {
+		node, sp := k.(string), v.(agentSeen).spool
+		ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(sp.Bytes), node)
+		ch <- prometheus.MustNewConstMetric(spoolBudgetDesc, prometheus.GaugeValue, float64(sp.BudgetBytes), node)
+		ch <- prometheus.MustNewConstMetric(spoolRecordsDesc, prometheus.GaugeValue, float64(sp.Records), node)
+		ch <- prometheus.MustNewConstMetric(spoolDroppedDesc, prometheus.CounterValue, float64(sp.Dropped), node)
+		return true
+	})
 }
 
 func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {

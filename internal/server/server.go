@@ -55,6 +55,7 @@ type Server struct {
 	tokens  *store.Mirror
 	nodeLst *nodeList
 	leases  sync.Map // node name → clientv3.LeaseID
+	seen    sync.Map // node name → agentSeen, from this server's heartbeats
 	agents  prometheus.Gauge
 	reports reportHandlers
 }
@@ -166,7 +167,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.nodeLst = newNodeList(s.nodes, s.alive)
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
-	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive))
+	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen})
 	s.reports = s.builtinReports()
 
 	httpSrv, httpLn, err := s.httpServer()

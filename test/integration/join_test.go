@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,6 +197,7 @@ func TestJoinRejected(t *testing.T) {
 			a := StartAgent(t, srv, opts)
 			code := a.Wait()
 			stderr := a.Stderr()
+			t.Logf("agent exit %d: %s", code, lastLine(stderr))
 			if code == 0 {
 				t.Errorf("agent exited with code 0, want non-zero")
 			}
@@ -203,6 +205,9 @@ func TestJoinRejected(t *testing.T) {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("agent stderr does not say %q:\n%s", w, stderr)
 				}
+			}
+			if n := strings.Count(lastLine(stderr), "join token rejected"); n > 1 {
+				t.Errorf("agent error says \"join token rejected\" %d times: %s", n, lastLine(stderr))
 			}
 			nodes, err := srv.Admin(t).Nodes(testCtx(t))
 			if err != nil {
@@ -213,6 +218,22 @@ func TestJoinRejected(t *testing.T) {
 			}
 		})
 	}
+
+	// Refused joins must not change what the API says about a bad token.
+	bogus := strings.TrimPrefix(tokenPart, "crl_")
+	status, body := srv.HTTP(t, "GET", "/api/v1/whoami", "crl_"+flipLast(bogus), nil)
+	if status != http.StatusUnauthorized {
+		t.Fatalf("GET /api/v1/whoami with a wrong token: %d, want 401", status)
+	}
+	if e := errorBody(t, body); strings.Contains(e.Message, "join") {
+		t.Errorf("API 401 after refused joins says %q: the join error leaked into the API's error", e.Message)
+	}
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // flipLast changes the last character of s.
