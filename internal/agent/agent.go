@@ -196,7 +196,7 @@ func (a *Agent) call(ctx context.Context, path string, body, out any) error {
 // classify turns a TLS refusal of our certificate into a fatal error.
 func classify(err error) error {
 	s := err.Error()
-	for _, m := range []string{"tls: unknown certificate authority", "tls: bad certificate", "tls: certificate required"} {
+	for _, m := range []string{"tls: unknown certificate authority", "tls: bad certificate", "tls: certificate required", "tls: expired certificate"} {
 		if bytes.Contains([]byte(s), []byte(m)) {
 			return fatal("the server refused this agent's certificate (was it issued by another cluster's CA?): %v", err)
 		}
@@ -226,6 +226,10 @@ func (a *Agent) hello(ctx context.Context) error {
 	var hr api.HelloResponse
 	if err := a.call(ctx, "/agent/v1/hello", api.HelloRequest{Protocol: api.ProtocolVersion, Facts: f,
 		Labels: a.cfg.Labels, Resources: res}, &hr); err != nil {
+		if api.StatusOf(err) == http.StatusBadRequest {
+			// The server will not take this agent as it is (protocol, name).
+			return fatal("server %s refused the hello: %v", a.serverURL(), err)
+		}
 		return err
 	}
 	if hr.HeartbeatInterval > 0 {
@@ -288,7 +292,11 @@ func (a *Agent) watchLoop(ctx context.Context) error {
 	}
 	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
 	for {
+		started := time.Now()
 		err := a.watch(ctx)
+		if time.Since(started) > 10*time.Second {
+			backoff.reset() // the stream was up: reconnect quickly
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -387,6 +395,7 @@ func (a *Agent) shipLoop(ctx context.Context) error {
 	}
 	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
 	for {
+		appended := a.spool.Wait() // before Read, so no append is missed
 		batch, err := a.spool.Read(1000, 4<<20)
 		if err != nil {
 			return fmt.Errorf("read spool: %w", err)
@@ -395,7 +404,7 @@ func (a *Agent) shipLoop(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-a.spool.Wait():
+			case <-appended:
 			case <-time.After(5 * time.Second):
 			}
 			continue

@@ -73,7 +73,7 @@ func ParseLabel(s string) (key, value string, remove bool, err error) {
 		if s[i] == '=' {
 			key, value = s[:i], s[i+1:]
 			if !labelKeyRE.MatchString(key) {
-				return "", "", false, fmt.Errorf("label %q: key must be %s", s, NameRule)
+				return "", "", false, fmt.Errorf("label %q: key must be 1-64 letters, digits, '.', '/', '_' or '-', starting and ending with a letter or digit", s)
 			}
 			if len(value) > 256 {
 				return "", "", false, fmt.Errorf("label %q: value longer than 256 bytes", s)

@@ -14,7 +14,7 @@ func (a *app) auditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "audit",
 		Short:   "Read the audit log of changes made through the API",
-		Example: "  corral audit ls --actor alice --limit 20",
+		Example: "  corral audit ls --actor user:alice --limit 20",
 	}
 	cmd.AddCommand(a.auditLsCmd())
 	return cmd
@@ -30,7 +30,7 @@ func (a *app) auditLsCmd() *cobra.Command {
 HTTP method and path) to which TARGET, and how it ended. Page back with
 --before set to the last ID shown (-o json shows the IDs).`,
 		Example: `  corral audit ls
-  corral audit ls --actor alice --action "DELETE /api/v1/tokens/{id}" --limit 10
+  corral audit ls --actor user:alice --action "DELETE /api/v1/tokens/{id}" --limit 10
   corral audit ls --before 1234 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

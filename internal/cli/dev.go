@@ -77,6 +77,9 @@ dev takes the server's and the agent's flags (but not --server and
 			}
 			scfg.Logger, acfg.Logger = logger, logger
 			scfg.Version, acfg.Version = versionString(), versionString()
+			if scfg.TLSCert != "" {
+				scfg.PlainHTTP = false // dev serves HTTPS when given a certificate
+			}
 			scfg.DataDir = dataDir
 			acfg.DataDir = filepath.Join(dataDir, "agent")
 			return a.runDev(cmd.Context(), scfg, acfg)

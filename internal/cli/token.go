@@ -19,7 +19,7 @@ func (a *app) tokenCmd() *cobra.Command {
 		Example: `  corral token create --role operator --name ci --ttl 90d
   corral token create --role agent --ttl 1h
   corral token ls
-  corral token revoke 3f9a2c`,
+  corral token revoke 3f9a2c1d0e4b5a69`,
 	}
 	cmd.AddCommand(a.tokenCreateCmd(), a.tokenLsCmd(), a.tokenRevokeCmd())
 	return cmd
@@ -135,7 +135,7 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Use:     "revoke ID",
 		Aliases: []string{"rm"},
 		Short:   "Revoke a token",
-		Example: "  corral token revoke 3f9a2c",
+		Example: "  corral token revoke 3f9a2c1d0e4b5a69",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()

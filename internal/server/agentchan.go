@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -25,8 +26,10 @@ import (
 // cluster CA. /agent/v1/join is the only call without a client certificate;
 // every other call needs one issued by the CA.
 
-// reportHandler takes the reports of one type from a node.
-type reportHandler func(ctx context.Context, node string, reports []api.Report) error
+// reportHandler takes the reports of one type from a node. It returns the
+// reports it will never take (bad data), by seq with the reason; an error
+// fails the whole batch, which the agent then sends again.
+type reportHandler func(ctx context.Context, node string, reports []api.Report) (rejected map[uint64]string, err error)
 
 // reportHandlers maps a report type to its handler.
 type reportHandlers map[string]reportHandler
@@ -66,6 +69,24 @@ func (s *Server) agentServer() (*http.Server, net.Listener, error) {
 	return srv, ln, nil
 }
 
+// agentMaxBody bounds agent channel bodies; agents send report batches of
+// at most a few MiB.
+const agentMaxBody = 16 << 20
+
+// decodeAgent reads a JSON body. Unknown fields are ignored: a newer agent
+// speaking the same protocol version may send fields this server does not
+// know.
+func decodeAgent(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return api.Errorf(http.StatusBadRequest, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
 type agentFunc func(w http.ResponseWriter, r *http.Request, node string) error
 
 // agentHandler checks the client certificate (when needed), bounds the body
@@ -85,11 +106,14 @@ func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
 			}
 			node = name
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		r.Body = http.MaxBytesReader(w, r.Body, agentMaxBody)
 		if err := h(w, r, node); err != nil {
 			err = mapStoreError(err)
 			var ae *api.Error
-			if !errors.As(err, &ae) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				ae = api.Errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+			} else if !errors.As(err, &ae) {
 				s.log.Error("agent request failed", "path", r.URL.Path, "node", node, "err", err)
 				ae = api.Errorf(http.StatusInternalServerError, "internal error: %v", err)
 			}
@@ -100,7 +124,7 @@ func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
 
 func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) error {
 	var req api.JoinRequest
-	if err := httpapi.Decode(r, &req); err != nil {
+	if err := decodeAgent(r, &req); err != nil {
 		return err
 	}
 	if req.Protocol < api.MinProtocolVersion || req.Protocol > api.ProtocolVersion {
@@ -110,7 +134,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) {
-			ae.Message = "join token rejected: " + ae.Message
+			return &api.Error{Status: ae.Status, Message: "join token rejected: " + ae.Message}
 		}
 		return err
 	}
@@ -139,7 +163,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 
 func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, node string) error {
 	var req api.RenewRequest
-	if err := httpapi.Decode(r, &req); err != nil {
+	if err := decodeAgent(r, &req); err != nil {
 		return err
 	}
 	certPEM, notAfter, err := s.ca.SignClient([]byte(req.CSR), node, s.cfg.AgentCertTTL, s.cfg.Now())
@@ -158,7 +182,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, node string
 
 func (s *Server) handleHello(w http.ResponseWriter, r *http.Request, node string) error {
 	var req api.HelloRequest
-	if err := httpapi.Decode(r, &req); err != nil {
+	if err := decodeAgent(r, &req); err != nil {
 		return err
 	}
 	if req.Protocol < api.MinProtocolVersion || req.Protocol > api.ProtocolVersion {
@@ -207,7 +231,7 @@ func (s *Server) heartbeat(ctx context.Context, node string) error {
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node string) error {
 	var req api.HeartbeatRequest
 	if r.ContentLength != 0 { // an empty body is a bare heartbeat
-		if err := httpapi.Decode(r, &req); err != nil {
+		if err := decodeAgent(r, &req); err != nil {
 			return err
 		}
 	}
@@ -313,7 +337,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, node string) error {
 	var batch api.ReportBatch
-	if err := httpapi.Decode(r, &batch); err != nil {
+	if err := decodeAgent(r, &batch); err != nil {
 		return err
 	}
 	ack := api.ReportAck{}
@@ -338,23 +362,36 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, node strin
 	for _, t := range order {
 		// A handler error fails the whole batch: the agent keeps it and
 		// resends, so nothing acknowledged is lost.
-		if err := s.reports[t](r.Context(), node, byType[t]); err != nil {
+		rejected, err := s.reports[t](r.Context(), node, byType[t])
+		if err != nil {
 			return fmt.Errorf("take %s reports from %s: %w", t, node, err)
+		}
+		for seq, why := range rejected {
+			if ack.Rejected == nil {
+				ack.Rejected = map[uint64]string{}
+			}
+			ack.Rejected[seq] = why
 		}
 	}
 	return httpapi.JSON(w, http.StatusOK, ack)
 }
 
-func (s *Server) reportFacts(ctx context.Context, node string, reports []api.Report) error {
-	var f api.Facts
-	if err := json.Unmarshal(reports[len(reports)-1].Data, &f); err != nil {
-		return api.Errorf(http.StatusBadRequest, "facts report: %v", err)
+func (s *Server) reportFacts(ctx context.Context, node string, reports []api.Report) (map[uint64]string, error) {
+	// Only the newest good facts matter.
+	rejected := map[uint64]string{}
+	for i := len(reports) - 1; i >= 0; i-- {
+		var f api.Facts
+		if err := json.Unmarshal(reports[i].Data, &f); err != nil {
+			rejected[reports[i].Seq] = fmt.Sprintf("facts report: %v", err)
+			continue
+		}
+		_, err := s.store.UpdateNode(ctx, node, func(n *store.NodeRecord) error {
+			n.Facts = f
+			return nil
+		})
+		return rejected, err
 	}
-	_, err := s.store.UpdateNode(ctx, node, func(n *store.NodeRecord) error {
-		n.Facts = f
-		return nil
-	})
-	return err
+	return rejected, nil
 }
 
 func parseCSR(b []byte) (*x509.CertificateRequest, error) {

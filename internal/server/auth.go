@@ -51,6 +51,17 @@ func (s *Server) checkToken(ctx context.Context, presented string) (store.TokenR
 	if t.Expired(s.cfg.Now()) {
 		return store.TokenRecord{}, &api.Error{Status: http.StatusUnauthorized, Message: fmt.Sprintf("token %s expired at %s", t.ID, t.ExpiresAt.Format(time.RFC3339))}
 	}
+	if t.User != "" {
+		// A login token acts for its user as the user is now: removed
+		// users lose access, and role changes apply at once.
+		u, err := s.store.GetUser(ctx, t.User)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.TokenRecord{}, &api.Error{Status: http.StatusUnauthorized, Message: fmt.Sprintf("user %s no longer exists", t.User)}
+		} else if err != nil {
+			return store.TokenRecord{}, err
+		}
+		t.Role = u.Role
+	}
 	return t, nil
 }
 

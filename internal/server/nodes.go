@@ -240,13 +240,15 @@ func (s *Server) handleDrainNode(w http.ResponseWriter, r *http.Request, _ httpa
 func (s *Server) handleRemoveNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
 	name := r.PathValue("name")
 	if _, alive := s.alive.Get(name); alive {
-		return api.Conflict("node %q is alive: stop its agent first (or drain it)", name)
+		return api.Conflict("node %q is alive: stop its agent first", name)
 	}
 	if err := s.store.DeleteNode(r.Context(), name); errors.Is(err, store.ErrNotFound) {
 		return api.NotFound("node", name)
 	} else if err != nil {
 		return err
 	}
+	s.seen.Delete(name)
+	s.leases.Delete(name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

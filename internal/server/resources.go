@@ -249,7 +249,7 @@ func (s *Server) handleDeleteResource(w http.ResponseWriter, r *http.Request, c 
 	err = s.store.DeleteResource(r.Context(), k.Name, name, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return api.NotFound(k.Name, name)
-	} else if errors.Is(err, store.ErrConflict) {
+	} else if errors.Is(err, store.ErrConflict) && version != 0 {
 		return api.Conflict("%s %q is not at version %d", k.Name, name, version)
 	} else if err != nil {
 		return err

@@ -28,7 +28,6 @@ type NodeRecord struct {
 	Drain       bool              `json:"drain,omitempty"`
 	JoinedAt    time.Time         `json:"joined_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
-	CertSerial  string            `json:"cert_serial,omitempty"`
 	CertExpires time.Time         `json:"cert_expires,omitempty"`
 }
 
