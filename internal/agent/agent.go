@@ -32,12 +32,14 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
-	id     *identity
-	client *http.Client
+	id        *identity
+	client    *http.Client
+	transport swappable
 	spool  *spool.Spool
 
 	server    atomic.Int32 // index in cfg.Servers now in use
 	interval  atomic.Int64 // heartbeat interval, ns
+	leaseTTL  atomic.Int64 // the server's lease TTL, ns (0 until the first hello)
 	helloOnce chan struct{}
 
 	mu          sync.Mutex
@@ -88,17 +90,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.loadOrJoin(ctx); err != nil {
 		return err
 	}
-	tlsCfg, err := a.id.tlsConfig()
-	if err != nil {
+	a.client = &http.Client{Transport: &a.transport}
+	if err := a.newTransport(); err != nil {
 		return err
 	}
-	a.client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true,
-		IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 0}}
-	defer a.client.CloseIdleConnections()
-	a.spool, err = spool.Open(spool.Options{Dir: filepath.Join(a.cfg.DataDir, "spool"), MaxBytes: a.cfg.SpoolBytes, Now: a.cfg.Now})
+	defer a.transport.close()
+	sp, err := spool.Open(spool.Options{Dir: filepath.Join(a.cfg.DataDir, "spool"), MaxBytes: a.cfg.SpoolBytes, Now: a.cfg.Now})
 	if err != nil {
 		return fmt.Errorf("open report spool: %w", err)
 	}
+	a.spool = sp
 	defer a.spool.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -151,6 +152,35 @@ func (a *Agent) loadOrJoin(ctx context.Context) error {
 		if !sleep(ctx, backoff.next()) {
 			return ctx.Err()
 		}
+	}
+}
+
+// newTransport makes the connections of the agent channel use the current
+// certificate from now on, and closes the idle ones of the old transport.
+// Streams open on it (the watch) end by themselves and reconnect.
+func (a *Agent) newTransport() error {
+	tlsCfg, err := a.id.tlsConfig()
+	if err != nil {
+		return err
+	}
+	a.transport.swap(&http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second})
+	return nil
+}
+
+// swappable is an http.RoundTripper whose transport can be replaced.
+type swappable struct{ cur atomic.Pointer[http.Transport] }
+
+func (s *swappable) RoundTrip(r *http.Request) (*http.Response, error) { return s.cur.Load().RoundTrip(r) }
+
+func (s *swappable) swap(t *http.Transport) {
+	if old := s.cur.Swap(t); old != nil {
+		old.CloseIdleConnections()
+	}
+}
+
+func (s *swappable) close() {
+	if t := s.cur.Load(); t != nil {
+		t.CloseIdleConnections()
 	}
 }
 
@@ -235,6 +265,7 @@ func (a *Agent) hello(ctx context.Context) error {
 	if hr.HeartbeatInterval > 0 {
 		a.interval.Store(int64(hr.HeartbeatInterval))
 	}
+	a.leaseTTL.Store(int64(hr.LeaseTTL))
 	return nil
 }
 
@@ -262,6 +293,10 @@ func (a *Agent) connectLoop(ctx context.Context) error {
 		}
 		a.log.Warn("server unreachable; retrying", "server", a.serverURL(), "err", err)
 		a.failover()
+		if ttl := time.Duration(a.leaseTTL.Load()); ttl > 0 {
+			// Retry often enough that a short outage does not outlast the lease.
+			backoff.max = min(10*time.Second, max(ttl/4, 200*time.Millisecond))
+		}
 		if !sleep(ctx, backoff.next()) {
 			return nil
 		}
@@ -434,8 +469,9 @@ func (a *Agent) shipLoop(ctx context.Context) error {
 func (a *Agent) renewLoop(ctx context.Context) error {
 	for {
 		leaf := a.id.cert.Load().Leaf
-		life := leaf.NotAfter.Sub(leaf.NotBefore)
-		at := leaf.NotBefore.Add(life * 2 / 3)
+		issued := leaf.NotBefore.Add(pki.Backdate)
+		life := leaf.NotAfter.Sub(issued)
+		at := issued.Add(life * 2 / 3)
 		wait := at.Sub(a.cfg.Now())
 		if wait > 0 && !sleep(ctx, min(wait, time.Hour)) {
 			return nil
@@ -472,6 +508,11 @@ func (a *Agent) renew(ctx context.Context) error {
 		return fmt.Errorf("renewed certificate: %w", err)
 	}
 	if err := a.id.save(a.cfg.DataDir); err != nil {
+		return err
+	}
+	// Open connections keep presenting the old certificate: move to a new
+	// transport, whose handshakes present the new one.
+	if err := a.newTransport(); err != nil {
 		return err
 	}
 	a.log.Info("renewed certificate", "expires", cr.Expires)

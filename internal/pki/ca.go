@@ -22,9 +22,9 @@ import (
 // caValidity is how long a new CA certificate is valid.
 const caValidity = 10 * 365 * 24 * time.Hour
 
-// backdate is how far before "now" issued certificates become valid, to
+// Backdate is how far before "now" issued certificates become valid, to
 // tolerate small clock differences between nodes.
-const backdate = time.Minute
+const Backdate = time.Minute
 
 // CA is the cluster's certificate authority: its certificate, its private
 // key and the certificate in PEM form.
@@ -51,7 +51,7 @@ func NewCA(commonName string, now time.Time) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -234,7 +234,7 @@ func (ca *CA) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error
 func leafTemplate(cn string, ttl time.Duration, now time.Time, usages ...x509.ExtKeyUsage) *x509.Certificate {
 	return &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(ttl),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           usages,

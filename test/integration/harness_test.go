@@ -225,7 +225,7 @@ func (p *proc) start() {
 	}()
 }
 
-// running returns the done channel of the current run.
+// current returns the command and the done channel of the current run.
 func (p *proc) current() (*exec.Cmd, chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
