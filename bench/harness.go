@@ -54,7 +54,7 @@ type binary struct {
 // corral is built on first use and removed by TestMain.
 var corral binary
 
-// path builds bin once and returns its path.
+// get builds the binary once and returns its path.
 func (bin *binary) get(tb testing.TB) string {
 	tb.Helper()
 	bin.once.Do(func() {
@@ -68,11 +68,15 @@ func (bin *binary) get(tb testing.TB) string {
 			return
 		}
 		bin.path = filepath.Join(bin.dir, "corral")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", bin.path, "./cmd/corral")
+		pkg := "./cmd/corral"
+		if profileDir() != "" {
+			pkg = "./bench/internal/profiled"
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin.path, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			bin.err = fmt.Errorf("go build ./cmd/corral: %w\n%s", err, out)
+			bin.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 		}
 	})
 	if bin.err != nil {
@@ -84,6 +88,29 @@ func (bin *binary) get(tb testing.TB) string {
 func (bin *binary) cleanup() {
 	if bin.dir != "" {
 		os.RemoveAll(bin.dir)
+	}
+}
+
+// profileDir is where server CPU profiles go ($BENCH_PROFILE_DIR); empty
+// for no profiles. When set, the harness builds bench/internal/profiled, which
+// is corral with a profiler switched by SIGUSR1 and SIGUSR2.
+func profileDir() string { return os.Getenv("BENCH_PROFILE_DIR") }
+
+// profile starts a CPU profile of p, when profiles are asked for, and
+// returns the function that ends it (writing a heap profile too) and logs
+// where they went.
+func profile(tb testing.TB, p *Proc, what string) (stop func()) {
+	dir := profileDir()
+	if dir == "" || profileStart == nil {
+		return func() {}
+	}
+	p.profiles++
+	path := filepath.Join(dir, fmt.Sprintf("cpu-%d-%d.pprof", p.PID(), p.profiles))
+	p.Cmd.Process.Signal(profileStart)
+	return func() {
+		p.Cmd.Process.Signal(profileStop)
+		tb.Logf("CPU profile of pid %d over %s: %s (heap at its end: %s)", p.PID(), what, path,
+			strings.Replace(path, "cpu-", "heap-", 1))
 	}
 }
 
@@ -135,8 +162,9 @@ type Proc struct {
 	Started time.Time // just before the fork
 	LogPath string
 
-	done    chan struct{}
-	waitErr error
+	done     chan struct{}
+	waitErr  error
+	profiles int
 }
 
 // startProc starts the corral binary with args, its output appended to
@@ -397,15 +425,53 @@ type Usage struct {
 	Wall, CPU      time.Duration
 	RSSAvg, RSSMax int64 // sampled every second
 	RSSEnd, HWM    int64 // at the end of the window
+	// MachineBusy is the CPU the whole machine used, every process
+	// included, in percent of one core (200 is two busy cores).
+	MachineBusy float64
 }
 
 // CPUPercent is the CPU used in percent of one core.
 func (u Usage) CPUPercent() float64 { return 100 * u.CPU.Seconds() / u.Wall.Seconds() }
 
+// machineIdle returns the idle time (idle and iowait) of all cores since
+// boot and the number of cores, from /proc/stat. Busy time is derived from
+// it and the wall clock: the kernel measures idle time exactly, while it
+// samples user and system time at each tick, which aliases with periodic
+// load such as an open-loop generator.
+func machineIdle() (idle time.Duration, cores int, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, rest, _ := strings.Cut(string(b), "\n")
+	for l := range strings.Lines(rest) {
+		if len(l) > 3 && strings.HasPrefix(l, "cpu") && l[3] >= '0' && l[3] <= '9' {
+			cores++
+		}
+	}
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var ticks int64
+	for _, v := range f[4:6] { // idle, iowait
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, cores, nil
+}
+
 // measure watches process pid for d (or until ctx ends), sampling its RSS
 // every second.
 func measure(ctx context.Context, pid int, d time.Duration) (Usage, error) {
 	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return Usage{}, err
+	}
+	idle0, _, err := machineIdle()
 	if err != nil {
 		return Usage{}, err
 	}
@@ -436,6 +502,11 @@ loop:
 		return Usage{}, err
 	}
 	u.Wall, u.CPU = time.Since(t0), cpu1-cpu0
+	idle1, cores, err := machineIdle()
+	if err != nil {
+		return Usage{}, err
+	}
+	u.MachineBusy = 100 * (float64(cores)*u.Wall.Seconds() - (idle1 - idle0).Seconds()) / u.Wall.Seconds()
 	if u.RSSEnd, u.HWM, err = memory(pid); err != nil {
 		return Usage{}, err
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,7 +19,8 @@ type LoadResult struct {
 	Sent, OK, Errors int
 	Wall             time.Duration // from the first scheduled request to the last answer
 	Latency          Dist          // from each request's scheduled time to its last body byte
-	Bytes            int64         // body bytes received, as sent on the wire
+	Service          Dist          // from each request's actual send to its last body byte
+	Bytes            int64         // body bytes of the answers that succeeded, as sent on the wire
 	Encoding         string        // Content-Encoding of the answers
 	FirstErr         error
 	MaxLag           time.Duration // worst delay of a send behind its schedule
@@ -60,24 +62,29 @@ func (p *pool) close() {
 	}
 }
 
-// warm opens every connection of the pool with one request each.
-func (p *pool) warm(ctx context.Context, newReq func(context.Context) (*http.Request, error)) error {
+// warm opens every connection of the pool with one request each and returns
+// the body size of the last answer.
+func (p *pool) warm(ctx context.Context, newReq func(context.Context) (*http.Request, error)) (int64, error) {
+	var n int64
 	for _, c := range p.clients {
 		req, err := newReq(ctx)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		resp, err := c.Do(req)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		io.Copy(io.Discard, resp.Body)
+		n, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("warm-up: %s", resp.Status)
+			return 0, fmt.Errorf("warm-up: %s", resp.Status)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // openLoop sends rate requests a second for d, each at its scheduled time
@@ -89,6 +96,7 @@ func openLoop(ctx context.Context, p *pool, rate int, d, timeout time.Duration,
 	n := int(d.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, n)
+	svc := make([]time.Duration, n)
 	ok := make([]bool, n)
 	var (
 		wg       sync.WaitGroup
@@ -127,6 +135,7 @@ func openLoop(ctx context.Context, p *pool, rate int, d, timeout time.Duration,
 				fail(err)
 				return
 			}
+			sent := time.Now()
 			resp, err := p.get().Do(req)
 			if err != nil {
 				fail(err)
@@ -134,8 +143,7 @@ func openLoop(ctx context.Context, p *pool, rate int, d, timeout time.Duration,
 			}
 			defer resp.Body.Close()
 			nb, err := io.Copy(io.Discard, resp.Body)
-			lat[i] = time.Since(at)
-			bytes.Add(nb)
+			lat[i], svc[i] = time.Since(at), time.Since(sent)
 			if err != nil {
 				fail(fmt.Errorf("read body: %w", err))
 				return
@@ -145,26 +153,90 @@ func openLoop(ctx context.Context, p *pool, rate int, d, timeout time.Duration,
 				return
 			}
 			ok[i] = true
-			if i == 0 {
-				mu.Lock()
-				encoding = resp.Header.Get("Content-Encoding")
-				mu.Unlock()
+			bytes.Add(nb)
+			mu.Lock()
+			if encoding == "" {
+				encoding = cmp.Or(resp.Header.Get("Content-Encoding"), "identity")
 			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	r := LoadResult{Sent: sent, Wall: time.Since(start), Bytes: bytes.Load(), FirstErr: firstErr, MaxLag: maxLag,
 		Encoding: encoding}
-	var good []time.Duration
+	var good, goodSvc []time.Duration
 	for i := range sent {
 		if ok[i] {
-			good = append(good, lat[i])
+			good, goodSvc = append(good, lat[i]), append(goodSvc, svc[i])
 		}
 	}
 	r.OK, r.Errors = len(good), sent-len(good)
-	r.Latency = distOf(good)
-	if r.Encoding == "" {
-		r.Encoding = "identity"
-	}
+	r.Latency, r.Service = distOf(good), distOf(goodSvc)
 	return r
+}
+
+// closedLoop runs one request after another on each connection of p for d
+// and reports what got through: the capacity of the server (and of this
+// process, which shares the machine).
+func closedLoop(ctx context.Context, p *pool, d, timeout time.Duration,
+	newReq func(context.Context) (*http.Request, error)) LoadResult {
+	var (
+		mu  sync.Mutex
+		r   LoadResult
+		lat []time.Duration
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(d)
+	for _, c := range p.clients {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				t := time.Now()
+				rctx, cancel := context.WithTimeout(ctx, timeout)
+				n, enc, err := fetch(rctx, c, newReq)
+				cancel()
+				took := time.Since(t)
+				mu.Lock()
+				r.Sent++
+				if err != nil {
+					r.Errors++
+					if r.FirstErr == nil {
+						r.FirstErr = err
+					}
+				} else {
+					r.OK++
+					r.Bytes += n
+					r.Encoding = enc
+					lat = append(lat, took)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	r.Wall = time.Since(start)
+	r.Latency = distOf(lat)
+	r.Service = r.Latency
+	return r
+}
+
+// fetch does one request and reads its body.
+func fetch(ctx context.Context, c *http.Client, newReq func(context.Context) (*http.Request, error)) (int64, string, error) {
+	req, err := newReq(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return n, "", fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return n, "", fmt.Errorf("answer %s", resp.Status)
+	}
+	return n, cmp.Or(resp.Header.Get("Content-Encoding"), "identity"), nil
 }

@@ -214,7 +214,8 @@ func (a *simAgent) heartbeats(ctx context.Context, f *fleet, epoch time.Time, ph
 		}
 		start := time.Now()
 		var hb api.HeartbeatResponse
-		err := postJSON(ctx, a.client, a.base+"/agent/v1/heartbeat", struct{}{}, &hb)
+		err := postJSON(ctx, a.client, a.base+"/agent/v1/heartbeat", api.HeartbeatRequest{
+			Spool: api.SpoolStats{BudgetBytes: 256 << 20}}, &hb)
 		lat := time.Since(start)
 		switch {
 		case ctx.Err() != nil:

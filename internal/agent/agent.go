@@ -35,7 +35,7 @@ type Agent struct {
 	id        *identity
 	client    *http.Client
 	transport swappable
-	spool  *spool.Spool
+	spool     *spool.Spool
 
 	server    atomic.Int32 // index in cfg.Servers now in use
 	interval  atomic.Int64 // heartbeat interval, ns
@@ -168,9 +168,13 @@ func (a *Agent) newTransport() error {
 }
 
 // swappable is an http.RoundTripper whose transport can be replaced.
-type swappable struct{ cur atomic.Pointer[http.Transport] }
+type swappable struct {
+	cur atomic.Pointer[http.Transport]
+}
 
-func (s *swappable) RoundTrip(r *http.Request) (*http.Response, error) { return s.cur.Load().RoundTrip(r) }
+func (s *swappable) RoundTrip(r *http.Request) (*http.Response, error) {
+	return s.cur.Load().RoundTrip(r)
+}
 
 func (s *swappable) swap(t *http.Transport) {
 	if old := s.cur.Swap(t); old != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
 const (
@@ -68,13 +69,10 @@ func startEmbedded(ctx context.Context, cfg Config, lg *slog.Logger) (*Etcd, err
 		return nil, fmt.Errorf("embedded etcd in %s not ready after %s: %w", cfg.DataDir, cfg.ReadyTimeout, err)
 	}
 
-	clientURL := (&url.URL{Scheme: "http", Host: loopback(clientAddr)}).String()
-	cli, err := newClient([]string{clientURL}, zl)
-	if err != nil {
-		core.quiet()
-		srv.Close()
-		return nil, err
-	}
+	// The server talks to its own etcd in process, without gRPC over TCP:
+	// heartbeats renew leases at a rate where that matters. The client
+	// listener stays open for tools (etcdctl) and other processes.
+	cli := v3client.New(srv.Server)
 	e := &Etcd{
 		logs:       core,
 		client:     cli,

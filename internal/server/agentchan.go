@@ -87,6 +87,24 @@ func decodeAgent(r *http.Request, v any) error {
 	return nil
 }
 
+// clientNode returns the node a request's client certificate names. The TLS
+// handshake verified the chain against the CA; a connection may outlive the
+// certificate, so its validity is checked again per request.
+func (s *Server) clientNode(st *tls.ConnectionState) (string, error) {
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return s.ca.VerifyClient(st.PeerCertificates[0], s.cfg.Now())
+	}
+	leaf := st.VerifiedChains[0][0]
+	if now := s.cfg.Now(); now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return "", fmt.Errorf("certificate %q has expired or is not yet valid (valid %s to %s)",
+			leaf.Subject.CommonName, leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	if leaf.Subject.CommonName == "" {
+		return "", errors.New("certificate has an empty common name")
+	}
+	return leaf.Subject.CommonName, nil
+}
+
 type agentFunc func(w http.ResponseWriter, r *http.Request, node string) error
 
 // agentHandler checks the client certificate (when needed), bounds the body
@@ -99,7 +117,7 @@ func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
 				httpapi.JSON(w, http.StatusUnauthorized, api.Errorf(http.StatusUnauthorized, "client certificate required: join first"))
 				return
 			}
-			name, err := s.ca.VerifyClient(r.TLS.PeerCertificates[0], s.cfg.Now())
+			name, err := s.clientNode(r.TLS)
 			if err != nil {
 				httpapi.JSON(w, http.StatusUnauthorized, api.Errorf(http.StatusUnauthorized, "client certificate rejected: %v", err))
 				return
@@ -235,24 +253,26 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node st
 			return err
 		}
 	}
-	raw, ok := s.nodes.Get(node)
+	v, ok := s.nodes.Value(node)
 	if !ok {
-		if _, err := s.store.GetNode(r.Context(), node); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return api.Errorf(http.StatusNotFound, "node %q is not registered: send hello first", node)
-			}
+		rec, err := s.store.GetNode(r.Context(), node)
+		if errors.Is(err, store.ErrNotFound) {
+			return api.Errorf(http.StatusNotFound, "node %q is not registered: send hello first", node)
+		} else if err != nil {
 			return err
 		}
+		v = rec
 	}
+	rec := v.(store.NodeRecord)
 	if err := s.heartbeat(r.Context(), node); err != nil {
 		return err
 	}
 	s.seen.Store(node, agentSeen{at: s.cfg.Now().UTC(), spool: req.Spool})
-	var rec store.NodeRecord
-	if raw != nil {
-		json.Unmarshal(raw, &rec)
+	status := api.NodeReady
+	if rec.Drain {
+		status = api.NodeDraining
 	}
-	return httpapi.JSON(w, http.StatusOK, api.HeartbeatResponse{Status: rec.API(true).Status, Drain: rec.Drain})
+	return httpapi.JSON(w, http.StatusOK, api.HeartbeatResponse{Status: status, Drain: rec.Drain})
 }
 
 // handleWatch streams the node's assignments as JSON lines: first the

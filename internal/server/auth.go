@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,10 +27,8 @@ func (s *Server) checkToken(ctx context.Context, presented string) (store.TokenR
 		}
 	}
 	var t store.TokenRecord
-	if raw, ok := s.tokens.Get(ts.ID); ok {
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return store.TokenRecord{}, fmt.Errorf("decode token %s: %w", ts.ID, err)
-		}
+	if v, ok := s.tokens.Value(ts.ID); ok {
+		t = v.(store.TokenRecord)
 	} else {
 		// The mirror may lag a token created a moment ago: ask etcd.
 		var err error
@@ -54,7 +51,7 @@ func (s *Server) checkToken(ctx context.Context, presented string) (store.TokenR
 	if t.User != "" {
 		// A login token acts for its user as the user is now: removed
 		// users lose access, and role changes apply at once.
-		u, err := s.store.GetUser(ctx, t.User)
+		u, err := s.user(ctx, t.User)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.TokenRecord{}, &api.Error{Status: http.StatusUnauthorized, Message: fmt.Sprintf("user %s no longer exists", t.User)}
 		} else if err != nil {
@@ -63,6 +60,14 @@ func (s *Server) checkToken(ctx context.Context, presented string) (store.TokenR
 		t.Role = u.Role
 	}
 	return t, nil
+}
+
+// user reads a user from the mirror, or from etcd when the mirror lags.
+func (s *Server) user(ctx context.Context, name string) (store.UserRecord, error) {
+	if v, ok := s.users.Value(name); ok {
+		return v.(store.UserRecord), nil
+	}
+	return s.store.GetUser(ctx, name)
 }
 
 // Authenticate implements httpapi.Authenticator.

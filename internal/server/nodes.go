@@ -33,21 +33,18 @@ func newNodeList(nodes, alive *store.Mirror) *nodeList {
 	return &nodeList{nodes: nodes, alive: alive}
 }
 
-// current returns every node, sorted by name.
-func currentNodes(nodes, alive *store.Mirror) ([]api.Node, [2]uint64, error) {
-	items, ng := nodes.Snapshot()
+// currentNodes returns every node, sorted by name.
+func currentNodes(nodes, alive *store.Mirror) ([]api.Node, [2]uint64) {
+	vals, ng := nodes.Values()
 	live, ag := alive.Snapshot()
-	out := make([]api.Node, 0, len(items))
-	for _, raw := range items {
-		var n store.NodeRecord
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return nil, [2]uint64{}, err
-		}
+	out := make([]api.Node, 0, len(vals))
+	for _, v := range vals {
+		n := v.(store.NodeRecord)
 		_, ok := live[n.Name]
 		out = append(out, n.API(ok))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, [2]uint64{ng, ag}, nil
+	return out, [2]uint64{ng, ag}
 }
 
 func (l *nodeList) encoded() (body, gz []byte, etag string, err error) {
@@ -58,10 +55,7 @@ func (l *nodeList) encoded() (body, gz []byte, etag string, err error) {
 	if l.body != nil && l.gen == [2]uint64{ng, ag} {
 		return l.body, l.gzip, l.etag, nil
 	}
-	nodes, gen, err := currentNodes(l.nodes, l.alive)
-	if err != nil {
-		return nil, nil, "", err
-	}
+	nodes, gen := currentNodes(l.nodes, l.alive)
 	b, err := json.Marshal(nodes)
 	if err != nil {
 		return nil, nil, "", err
@@ -127,7 +121,8 @@ type agentSeen struct {
 }
 
 // spoolCollector exports the report spools of the agents heartbeating to
-// this server.
+// this server: the sum over all of them (node=""), and each node whose spool
+// holds unacknowledged reports or has dropped some.
 type spoolCollector struct{ seen *sync.Map }
 
 var (
@@ -145,19 +140,31 @@ func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	var total api.SpoolStats
 	c.seen.Range(func(k, v any) bool {
 		node, sp := k.(string), v.(agentSeen).spool
+		total.Records += sp.Records
+		total.Bytes += sp.Bytes
+		total.BudgetBytes += sp.BudgetBytes
+		total.Dropped += sp.Dropped
+		if sp.Records == 0 && sp.Dropped == 0 {
+			return true // a series per node only where there is something to see
+		}
 		ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(sp.Bytes), node)
 		ch <- prometheus.MustNewConstMetric(spoolBudgetDesc, prometheus.GaugeValue, float64(sp.BudgetBytes), node)
 		ch <- prometheus.MustNewConstMetric(spoolRecordsDesc, prometheus.GaugeValue, float64(sp.Records), node)
 		ch <- prometheus.MustNewConstMetric(spoolDroppedDesc, prometheus.CounterValue, float64(sp.Dropped), node)
 		return true
 	})
+	ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(total.Bytes), "")
+	ch <- prometheus.MustNewConstMetric(spoolBudgetDesc, prometheus.GaugeValue, float64(total.BudgetBytes), "")
+	ch <- prometheus.MustNewConstMetric(spoolRecordsDesc, prometheus.GaugeValue, float64(total.Records), "")
+	ch <- prometheus.MustNewConstMetric(spoolDroppedDesc, prometheus.CounterValue, float64(total.Dropped), "")
 }
 
 func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
 	name := r.PathValue("name")
-	raw, ok := s.nodes.Get(name)
+	v, ok := s.nodes.Value(name)
 	if !ok {
 		// The mirror may lag a just-joined node by a moment: ask etcd.
 		rec, err := s.store.GetNode(r.Context(), name)
@@ -166,13 +173,9 @@ func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ httpapi
 		} else if err != nil {
 			return err
 		}
-		return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+		v = rec
 	}
-	var rec store.NodeRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return err
-	}
-	return httpapi.JSON(w, http.StatusOK, s.nodeAPI(rec))
+	return httpapi.JSON(w, http.StatusOK, s.nodeAPI(v.(store.NodeRecord)))
 }
 
 func (s *Server) handleLabelNode(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
@@ -286,13 +289,19 @@ func newNodeCollector(nodes, alive *store.Mirror) *nodeCollector {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	nodes, _, err := currentNodes(c.nodes, c.alive)
-	if err != nil {
-		return
-	}
+	vals, _ := c.nodes.Values()
+	live, _ := c.alive.Snapshot()
 	counts := map[string]int{api.NodeReady: 0, api.NodeDraining: 0, api.NodeDown: 0}
-	for _, n := range nodes {
-		counts[n.Status]++
+	for name, v := range vals {
+		_, alive := live[name]
+		switch {
+		case !alive:
+			counts[api.NodeDown]++
+		case v.(store.NodeRecord).Drain:
+			counts[api.NodeDraining]++
+		default:
+			counts[api.NodeReady]++
+		}
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), st)

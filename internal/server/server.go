@@ -53,6 +53,7 @@ type Server struct {
 	nodes   *store.Mirror
 	alive   *store.Mirror
 	tokens  *store.Mirror
+	users   *store.Mirror
 	nodeLst *nodeList
 	leases  sync.Map // node name → clientv3.LeaseID
 	seen    sync.Map // node name → agentSeen, from this server's heartbeats
@@ -152,13 +153,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	s.nodes = store.NewMirror(s.etcd.Client(), store.NodesPrefix)
-	s.alive = store.NewMirror(s.etcd.Client(), store.AlivePrefix)
-	s.tokens = store.NewMirror(s.etcd.Client(), store.TokensPrefix)
-	for _, m := range []*store.Mirror{s.nodes, s.alive, s.tokens} {
+	s.nodes = store.NewMirror(s.etcd.Client(), store.NodesPrefix, store.Decoder[store.NodeRecord]())
+	s.alive = store.NewMirror(s.etcd.Client(), store.AlivePrefix, nil)
+	s.tokens = store.NewMirror(s.etcd.Client(), store.TokensPrefix, store.Decoder[store.TokenRecord]())
+	s.users = store.NewMirror(s.etcd.Client(), store.UsersPrefix, store.Decoder[store.UserRecord]())
+	mirrors := []*store.Mirror{s.nodes, s.alive, s.tokens, s.users}
+	for _, m := range mirrors {
 		g.Go(func() error { return m.Run(gctx) })
 	}
-	for _, m := range []*store.Mirror{s.nodes, s.alive, s.tokens} {
+	for _, m := range mirrors {
 		select {
 		case <-m.Ready():
 		case <-gctx.Done():

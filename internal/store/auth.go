@@ -71,6 +71,9 @@ type UserRecord struct {
 // UserKey is the etcd key of a user.
 func UserKey(name string) string { return key("users", name) }
 
+// UsersPrefix is the prefix of every user.
+var UsersPrefix = key("users") + "/"
+
 // PutUser creates or replaces a user.
 func (s *Store) PutUser(ctx context.Context, u UserRecord) error {
 	b, err := json.Marshal(u)
@@ -91,7 +94,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (UserRecord, error) {
 // ListUsers reads every user, by name.
 func (s *Store) ListUsers(ctx context.Context) ([]UserRecord, error) {
 	var out []UserRecord
-	err := s.listJSON(ctx, key("users")+"/", func(_, v []byte) error {
+	err := s.listJSON(ctx, UsersPrefix, func(_, v []byte) error {
 		var u UserRecord
 		if err := json.Unmarshal(v, &u); err != nil {
 			return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"sync"
@@ -16,18 +17,43 @@ import (
 type Mirror struct {
 	cli    *clientv3.Client
 	prefix string
+	decode func([]byte) (any, error)
 
 	mu      sync.RWMutex
 	items   map[string][]byte // key without prefix → value
+	values  map[string]any    // key without prefix → decoded value
 	gen     uint64            // grows with every change
 	ready   chan struct{}
 	changed chan struct{} // closed and replaced on every change
 }
 
-// NewMirror returns a Mirror of prefix; call Run.
-func NewMirror(cli *clientv3.Client, prefix string) *Mirror {
-	return &Mirror{cli: cli, prefix: prefix, items: map[string][]byte{},
+// NewMirror returns a Mirror of prefix; call Run. decode, when not nil,
+// decodes every value once as it arrives (Value returns it); a value it
+// cannot decode is kept raw only.
+func NewMirror(cli *clientv3.Client, prefix string, decode func([]byte) (any, error)) *Mirror {
+	return &Mirror{cli: cli, prefix: prefix, decode: decode, items: map[string][]byte{}, values: map[string]any{},
 		ready: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// Decoder returns a decode function for NewMirror that decodes JSON into T.
+func Decoder[T any]() func([]byte) (any, error) {
+	return func(b []byte) (any, error) {
+		var v T
+		err := json.Unmarshal(b, &v)
+		return v, err
+	}
+}
+
+func (m *Mirror) setLocked(k string, v []byte) {
+	m.items[k] = v
+	if m.decode == nil {
+		return
+	}
+	if val, err := m.decode(v); err == nil {
+		m.values[k] = val
+	} else {
+		delete(m.values, k)
+	}
 }
 
 // Run loads and follows the prefix until ctx ends. After a lost watch
@@ -55,12 +81,12 @@ func (m *Mirror) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load %s: %w", m.prefix, err)
 	}
-	items := make(map[string][]byte, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		items[string(kv.Key[len(m.prefix):])] = kv.Value
-	}
 	m.mu.Lock()
-	m.items = items
+	m.items = make(map[string][]byte, len(resp.Kvs))
+	m.values = make(map[string]any, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		m.setLocked(string(kv.Key[len(m.prefix):]), kv.Value)
+	}
 	m.bumpLocked()
 	m.mu.Unlock()
 	select {
@@ -83,8 +109,9 @@ func (m *Mirror) follow(ctx context.Context, rev int64) error {
 			k := string(ev.Kv.Key[len(m.prefix):])
 			if ev.Type == clientv3.EventTypeDelete {
 				delete(m.items, k)
+				delete(m.values, k)
 			} else {
-				m.items[k] = ev.Kv.Value
+				m.setLocked(k, ev.Kv.Value)
 			}
 		}
 		m.bumpLocked()
@@ -108,6 +135,28 @@ func (m *Mirror) Get(k string) ([]byte, bool) {
 	defer m.mu.RUnlock()
 	v, ok := m.items[k]
 	return v, ok
+}
+
+// Value returns the decoded value of key (without the prefix).
+func (m *Mirror) Value(k string) (any, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.values[k]
+	return v, ok
+}
+
+// Values returns a copy of every decoded value and the generation it is of.
+func (m *Mirror) Values() (map[string]any, uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.values), m.gen
+}
+
+// Len returns the number of items.
+func (m *Mirror) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.items)
 }
 
 // Snapshot returns a copy of every item and the generation it is of.

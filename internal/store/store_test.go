@@ -222,11 +222,14 @@ func testMirror(t *testing.T, s *store.Store, cli *clientv3.Client) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cli.Put(ctx, "/mirror/a", "1")
-	m := store.NewMirror(cli, "/mirror/")
+	m := store.NewMirror(cli, "/mirror/", store.Decoder[int]())
 	go m.Run(ctx)
 	<-m.Ready()
 	if v, ok := m.Get("a"); !ok || string(v) != "1" {
 		t.Fatalf("initial load: %q %v", v, ok)
+	}
+	if v, ok := m.Value("a"); !ok || v.(int) != 1 {
+		t.Fatalf("decoded value: %v %v", v, ok)
 	}
 	_, changed := m.Gen()
 	cli.Put(ctx, "/mirror/b", "2")
@@ -239,7 +242,8 @@ func testMirror(t *testing.T, s *store.Store, cli *clientv3.Client) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		items, _ := m.Snapshot()
-		if _, hasA := items["a"]; !hasA && string(items["b"]) == "2" {
+		vals, _ := m.Values()
+		if _, hasA := items["a"]; !hasA && string(items["b"]) == "2" && vals["b"] == 2 && len(vals) == 1 {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -4,8 +4,12 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
+
+// The signals bench/internal/profiled starts and stops a profile on.
+var profileStart, profileStop os.Signal = syscall.SIGUSR1, syscall.SIGUSR2
 
 // raiseFileLimit raises this process's soft RLIMIT_NOFILE to want (the hard
 // limit too, when allowed, else as far as the hard limit goes) and returns
