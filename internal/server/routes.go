@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"corral/internal/api"
+	"corral/internal/etcd"
 	"corral/internal/httpapi"
 	"corral/internal/ledger"
 	"corral/internal/store"
@@ -127,4 +129,48 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, _ httpapi.C
 		entries = []api.AuditEntry{}
 	}
 	return httpapi.JSON(w, http.StatusOK, entries)
+}
+
+// etcdCollector exports the state of the cluster store as this server sees
+// it: whether it answers, its database size and its raft leader.
+type etcdCollector struct {
+	etcd *etcd.Etcd
+}
+
+var (
+	etcdUpDesc     = prometheus.NewDesc("corral_etcd_up", "1 when the cluster store answers a linearizable read.", nil, nil)
+	etcdDBDesc     = prometheus.NewDesc("corral_etcd_db_size_bytes", "Size of the cluster store's database, as reported by the member this server uses.", nil, nil)
+	etcdLeaderDesc = prometheus.NewDesc("corral_etcd_has_leader", "1 when the member this server uses knows a raft leader.", nil, nil)
+)
+
+func (c *etcdCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- etcdUpDesc
+	ch <- etcdDBDesc
+	ch <- etcdLeaderDesc
+}
+
+func (c *etcdCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	up := 0.0
+	if c.etcd.Check(ctx) == nil {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(etcdUpDesc, prometheus.GaugeValue, up)
+	cli := c.etcd.Client()
+	eps := cli.Endpoints()
+	ep := ""
+	if len(eps) > 0 {
+		ep = eps[0]
+	}
+	st, err := cli.Status(ctx, ep)
+	if err != nil {
+		return
+	}
+	leader := 0.0
+	if st.Leader != 0 {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(etcdDBDesc, prometheus.GaugeValue, float64(st.DbSize))
+	ch <- prometheus.MustNewConstMetric(etcdLeaderDesc, prometheus.GaugeValue, leader)
 }

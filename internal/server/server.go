@@ -170,7 +170,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.nodeLst = newNodeList(s.nodes, s.alive)
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
-	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen})
+	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen}, &etcdCollector{etcd: s.etcd})
 	s.reports = s.builtinReports()
 
 	httpSrv, httpLn, err := s.httpServer()
