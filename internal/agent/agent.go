@@ -322,11 +322,19 @@ func (a *Agent) heartbeatLoop(ctx context.Context) error {
 	}
 }
 
-// watchLoop follows the node's assignments, resuming from the last revision.
-func (a *Agent) watchLoop(ctx context.Context) error {
+// waitConnected waits for the first successful hello; false when ctx ended.
+func (a *Agent) waitConnected(ctx context.Context) bool {
 	select {
 	case <-a.helloOnce:
+		return true
 	case <-ctx.Done():
+		return false
+	}
+}
+
+// watchLoop follows the node's assignments, resuming from the last revision.
+func (a *Agent) watchLoop(ctx context.Context) error {
+	if !a.waitConnected(ctx) {
 		return nil
 	}
 	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
@@ -427,9 +435,7 @@ func (a *Agent) Report(typ string, data any) error {
 
 // shipLoop sends spooled reports in batches and drops them once acknowledged.
 func (a *Agent) shipLoop(ctx context.Context) error {
-	select {
-	case <-a.helloOnce:
-	case <-ctx.Done():
+	if !a.waitConnected(ctx) {
 		return nil
 	}
 	backoff := newBackoff(200*time.Millisecond, 10*time.Second)

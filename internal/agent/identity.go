@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -104,13 +104,7 @@ func (id *identity) tlsConfig() (*tls.Config, error) {
 func pemOf(c *tls.Certificate) []byte {
 	var b bytes.Buffer
 	for _, der := range c.Certificate {
-		b.WriteString("-----BEGIN CERTIFICATE-----\n")
-		enc := encodeB64(der)
-		for len(enc) > 64 {
-			b.WriteString(enc[:64] + "\n")
-			enc = enc[64:]
-		}
-		b.WriteString(enc + "\n-----END CERTIFICATE-----\n")
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
 	return b.Bytes()
 }
@@ -227,5 +221,3 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp, path)
 }
-
-func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
