@@ -140,7 +140,9 @@ func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
 	}
 }
 
-func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) error {
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) (err error) {
+	actor, node := "anonymous", ""
+	defer func() { s.auditJoin(r, actor, node, err) }()
 	var req api.JoinRequest
 	if err := decodeAgent(r, &req); err != nil {
 		return err
@@ -156,6 +158,10 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 		}
 		return err
 	}
+	actor = "token:" + tok.ID
+	if tok.Name != "" {
+		actor += " (" + tok.Name + ")"
+	}
 	if tok.Role != api.RoleAgent && tok.Role != api.RoleAdmin {
 		return api.Errorf(http.StatusForbidden, "join token rejected: token %s has role %s, not agent", tok.ID, tok.Role)
 	}
@@ -163,7 +169,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		return api.Errorf(http.StatusBadRequest, "invalid CSR: %v", err)
 	}
-	node := csr.Subject.CommonName
+	node = csr.Subject.CommonName
 	if !api.ValidName(node) {
 		return &api.Error{Status: http.StatusBadRequest, Message: "invalid node name",
 			Fields: map[string]string{"name": "must be " + api.NameRule}}
@@ -177,6 +183,21 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, _ string) er
 	}
 	s.log.Info("node joined", "node", node, "token", tok.ID, "cert_expires", notAfter)
 	return httpapi.JSON(w, http.StatusOK, api.CertResponse{Node: node, Cert: string(certPEM), CA: string(s.ca.CertPEM), Expires: notAfter})
+}
+
+// auditJoin writes a join, granted or refused, to the audit log.
+func (s *Server) auditJoin(r *http.Request, actor, node string, err error) {
+	e := api.AuditEntry{Time: s.cfg.Now().UTC(), Actor: actor, Action: "POST /agent/v1/join", Target: "node/" + node,
+		Status: http.StatusOK, Result: "ok"}
+	if err != nil {
+		e.Status, e.Result = api.StatusOf(mapStoreError(err)), err.Error()
+	}
+	e.RemoteIP, _, _ = net.SplitHostPort(r.RemoteAddr)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if _, aerr := s.ledger.AppendAudit(ctx, e); aerr != nil {
+		s.log.Error("write audit entry", "action", e.Action, "err", aerr)
+	}
 }
 
 func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, node string) error {

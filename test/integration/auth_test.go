@@ -170,6 +170,16 @@ func TestAuditHealthMetrics(t *testing.T) {
 		{adminActor, "PATCH /api/v1/nodes/{name}/labels", "/api/v1/nodes/audited-1/labels", http.StatusOK},
 		{adminActor, "DELETE /api/v1/resources/{kind}/{name}", "/api/v1/resources/Secret/audited", http.StatusNoContent},
 	}
+	// The agent's join is audited too, with the join token as the actor.
+	joined := false
+	for _, e := range entries {
+		if e.Action == "POST /agent/v1/join" && e.Target == "node/audited-1" && e.Status == http.StatusOK && strings.HasPrefix(e.Actor, "token:") {
+			joined = true
+		}
+	}
+	if !joined {
+		t.Errorf("no audit entry for the join of audited-1 in:\n%s", auditTable(entries))
+	}
 	for _, w := range want {
 		found := false
 		for _, e := range entries {
