@@ -6,7 +6,7 @@ export CGO_ENABLED=0
 
 # Debian packages the tests use as real peers. Installed by `make test-deps`
 # when running as root with apt and a package's command is missing.
-TEST_PACKAGES := etcd:etcd-server
+TEST_PACKAGES := etcd:etcd-server whisper-fetch:python3-whisper
 
 .PHONY: build run test test-deps bench fuzz clean
 
