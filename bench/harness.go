@@ -247,7 +247,7 @@ func newServer(tb testing.TB, dir string) *Server {
 func (s *Server) Start(tb testing.TB) {
 	tb.Helper()
 	s.Proc = startProc(tb, s.logPath, "server", "--data-dir", s.Dir, "--http-addr", s.HTTP, "--agent-addr", s.Agent,
-		"--etcd-client-addr", s.EtcdC, "--etcd-peer-addr", s.EtcdP)
+		"--etcd-client-addr", s.EtcdC, "--etcd-peer-addr", s.EtcdP, "--carbon-addr", "127.0.0.1:0", "--pickle-addr", "127.0.0.1:0")
 }
 
 // WaitReady polls GET /readyz every 5 ms until it answers 200 and returns

@@ -102,3 +102,11 @@ type ReportAck struct {
 	Seq      uint64            `json:"seq"`
 	Rejected map[uint64]string `json:"rejected,omitempty"`
 }
+
+// MetricPoint is one value of a series, as agents send it in "metrics"
+// reports (a JSON list of points).
+type MetricPoint struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Time  int64   `json:"time"` // unix seconds
+}

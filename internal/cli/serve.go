@@ -68,8 +68,11 @@ func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
 	}
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and web UI")
 	fs.StringVar(&c.AgentAddr, "agent-addr", c.AgentAddr, "address of the agent channel (mutual TLS)")
-	fs.StringVar(&c.CarbonAddr, "carbon-addr", c.CarbonAddr, "address of carbon plaintext, TCP and UDP"+reservedMetrics)
-	fs.StringVar(&c.PickleAddr, "pickle-addr", c.PickleAddr, "address of carbon pickle"+reservedMetrics)
+	fs.StringVar(&c.CarbonAddr, "carbon-addr", c.CarbonAddr, "address of carbon plaintext, TCP and UDP (\"\" turns it off)")
+	fs.StringVar(&c.PickleAddr, "pickle-addr", c.PickleAddr, "address of carbon pickle, TCP (\"\" turns it off)")
+	fs.StringVar(&c.StorageSchemas, "storage-schemas", c.StorageSchemas, "carbon storage-schemas.conf for new whisper files (default: 10s:6h,1m:7d,10m:5y; carbon.* 60:90d)")
+	fs.StringVar(&c.StorageAggregation, "storage-aggregation", c.StorageAggregation, "carbon storage-aggregation.conf (default: .min/.max/.count/.sum by suffix, else average, xFilesFactor 0.5)")
+	fs.IntVar(&c.MetricsCachePoints, "metrics-cache-points", c.MetricsCachePoints, "points the metrics write-back cache holds at most (what a crash can lose)")
 	fs.StringVar(&c.EtcdClientAddr, "etcd-client-addr", c.EtcdClientAddr, "client address of the embedded etcd")
 	fs.StringVar(&c.EtcdPeerAddr, "etcd-peer-addr", c.EtcdPeerAddr, "peer address of the embedded etcd")
 	fs.StringSliceVar(&c.EtcdEndpoints, "etcd-endpoints", c.EtcdEndpoints, "endpoints of an external etcd cluster to use instead of the embedded one (comma list)")

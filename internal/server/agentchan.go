@@ -40,6 +40,8 @@ func (s *Server) builtinReports() reportHandlers {
 	return reportHandlers{
 		// "facts" refreshes a node's facts between hellos (disks filling, addresses changing).
 		"facts": s.reportFacts,
+		// "metrics" carries series points (api.MetricPoint lists) into the whisper store.
+		"metrics": s.reportMetrics,
 	}
 }
 

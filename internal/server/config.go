@@ -44,6 +44,13 @@ type Config struct {
 	// MaxBodyBytes bounds API request bodies (413 past it).
 	MaxBodyBytes int64
 
+	// StorageSchemas and StorageAggregation are carbon's storage-schemas.conf
+	// and storage-aggregation.conf; empty uses Corral's defaults.
+	StorageSchemas, StorageAggregation string
+	// MetricsCachePoints bounds the metrics write-back cache (points in
+	// memory; what a crash can lose at most).
+	MetricsCachePoints int
+
 	// AdminTokenFile, when set, is where the first admin token is written on
 	// first start (mode 0600). Default <DataDir>/admin.token.
 	AdminTokenFile string
@@ -58,17 +65,18 @@ type Config struct {
 // Defaults returns the Config of a production server (DESIGN.md §2).
 func Defaults() Config {
 	return Config{
-		DataDir:           "/var/lib/corral",
-		HTTPAddr:          ":7700",
-		AgentAddr:         ":7701",
-		CarbonAddr:        ":2003",
-		PickleAddr:        ":2004",
-		EtcdClientAddr:    "127.0.0.1:2379",
-		EtcdPeerAddr:      "127.0.0.1:2380",
-		EtcdReadyTimeout:  30 * time.Second,
-		LeaseTTL:          15 * time.Second,
-		HeartbeatInterval: 5 * time.Second,
-		AgentCertTTL:      30 * 24 * time.Hour,
-		MaxBodyBytes:      4 << 20,
+		DataDir:            "/var/lib/corral",
+		HTTPAddr:           ":7700",
+		AgentAddr:          ":7701",
+		CarbonAddr:         ":2003",
+		PickleAddr:         ":2004",
+		EtcdClientAddr:     "127.0.0.1:2379",
+		EtcdPeerAddr:       "127.0.0.1:2380",
+		EtcdReadyTimeout:   30 * time.Second,
+		LeaseTTL:           15 * time.Second,
+		HeartbeatInterval:  5 * time.Second,
+		AgentCertTTL:       30 * 24 * time.Hour,
+		MaxBodyBytes:       4 << 20,
+		MetricsCachePoints: 1_000_000,
 	}
 }

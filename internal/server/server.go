@@ -22,6 +22,8 @@ import (
 
 	"corral/internal/etcd"
 	"corral/internal/ledger"
+	"corral/internal/metrics/ingest"
+	"corral/internal/metrics/whisper"
 	"corral/internal/pki"
 	"corral/internal/resource"
 	"corral/internal/store"
@@ -32,6 +34,8 @@ type Addrs struct {
 	HTTP       string `json:"http"`        // host:port
 	HTTPScheme string `json:"http_scheme"` // "http" or "https"
 	Agent      string `json:"agent"`
+	Carbon     string `json:"carbon,omitempty"` // plaintext, TCP and UDP
+	Pickle     string `json:"pickle,omitempty"`
 	EtcdClient string `json:"etcd_client,omitempty"`
 	EtcdPeer   string `json:"etcd_peer,omitempty"`
 }
@@ -47,6 +51,7 @@ type Server struct {
 	etcd    *etcd.Etcd
 	store   *store.Store
 	ledger  *ledger.Ledger
+	metrics *whisper.Cache
 	ca      *pki.CA
 	kinds   resource.Registry
 	reg     *prometheus.Registry
@@ -145,6 +150,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.ledger.Close()
 
+	s.metrics, err = s.openMetrics()
+	if err != nil {
+		return err
+	}
+	// Stopping flushes the metric cache to the whisper files, after every
+	// receiver has stopped.
+	defer func() {
+		if err := s.metrics.Close(); err != nil {
+			s.log.Error("flush metric cache", "err", err)
+		}
+	}()
+
 	if err := s.initCA(ctx); err != nil {
 		return err
 	}
@@ -172,6 +189,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
 	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen}, &etcdCollector{etcd: s.etcd})
 	s.reports = s.builtinReports()
+	s.reg.MustRegister(&cacheCollector{cache: s.metrics})
+	g.Go(func() error { return s.metrics.Run(gctx) })
 
 	httpSrv, httpLn, err := s.httpServer()
 	if err != nil {
@@ -182,6 +201,17 @@ func (s *Server) Run(ctx context.Context) error {
 		httpLn.Close()
 		return err
 	}
+	recv, err := ingest.Listen(ingest.Options{PlainAddr: s.cfg.CarbonAddr, PickleAddr: s.cfg.PickleAddr,
+		Sink: metricSink{s.metrics}, Logger: s.log.With("component", "carbon"), Now: s.cfg.Now})
+	if err != nil {
+		httpLn.Close()
+		agentLn.Close()
+		return fmt.Errorf("carbon receivers (--carbon-addr, --pickle-addr): %w", err)
+	}
+	g.Go(func() error { return recv.Run(gctx) })
+	s.reg.MustRegister(&ingestCollector{recv: recv})
+	s.addrs.Carbon, _, s.addrs.Pickle = recv.Addrs()
+
 	// Requests (watch streams above all) end when the server stops.
 	httpSrv.BaseContext = func(net.Listener) context.Context { return gctx }
 	agentSrv.BaseContext = func(net.Listener) context.Context { return gctx }
@@ -228,7 +258,7 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	s.log.Info("server ready", "version", s.cfg.Version, "api", s.addrs.HTTPScheme+"://"+s.addrs.HTTP, "agent_channel", s.addrs.Agent,
-		"etcd", s.etcdDesc(), "data_dir", s.cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond).String())
+		"carbon", s.addrs.Carbon, "pickle", s.addrs.Pickle, "etcd", s.etcdDesc(), "data_dir", s.cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond).String())
 	close(s.ready)
 	err = g.Wait()
 	s.log.Info("server stopped")

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,7 +333,9 @@ type Server struct {
 	Home      string // HOME of the process and of CLI runs against it
 	HTTPAddr  string
 	AgentAddr string
-	proc      *proc
+	// CarbonAddr is carbon plaintext (TCP and UDP), PickleAddr carbon pickle.
+	CarbonAddr, PickleAddr string
+	proc                   *proc
 }
 
 // StartServer starts a server and waits until it is ready.
@@ -343,6 +346,7 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	s := &Server{
 		t: t, Dir: filepath.Join(base, "data"), Home: filepath.Join(base, "home"),
 		HTTPAddr: loopback(ports[0]), AgentAddr: loopback(ports[1]),
+		CarbonAddr: loopback(ports[2]), PickleAddr: loopback(ports[3]),
 	}
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = 5 * time.Second
@@ -418,6 +422,15 @@ func (s *Server) ready() error {
 
 // Kill sends SIGKILL to the server and waits until it is gone.
 func (s *Server) Kill() { s.proc.Kill() }
+
+// Stop sends SIGTERM and waits for a clean exit (code 0).
+func (s *Server) Stop() {
+	s.t.Helper()
+	s.proc.Signal(syscall.SIGTERM)
+	if code := s.proc.Wait(15 * time.Second); code != 0 {
+		s.t.Fatalf("server exited with code %d after SIGTERM:\n%s", code, s.proc.Stderr())
+	}
+}
 
 // Restart starts the server again with the same flags and waits until it is
 // ready.
