@@ -108,8 +108,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "corral",
 		Short: "Corral runs and watches a small company's machines from one binary",
-		Long: `Corral runs a small company's machines from one binary, with one CLI, one
-API and one web UI.
+		Long: `Corral runs a small company's machines from one binary, with one CLI and
+one API (a web UI is planned).
 
 Run "corral dev" to try all of it in one process on this machine, then use
 the other commands against it. In production, run "corral server" on one or

@@ -485,7 +485,7 @@ func TestHelp(t *testing.T) {
 		"--carbon-addr string", "(reserved: served once the metrics feature lands)",
 		"--syslog-addr string", "(reserved: served once the logs feature lands)",
 		"--dns-addr string", "(reserved: served once the discovery feature lands)",
-		`address of the HTTP API and web UI (default "127.0.0.1:7700")`,
+		`address of the HTTP API (and the web UI, once it lands) (default "127.0.0.1:7700")`,
 		`--data-dir string`, `(default "./corral-data")`,
 		"--agent-cert-ttl duration", "(default 30d)",
 	} {

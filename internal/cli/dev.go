@@ -54,7 +54,7 @@ func (a *app) devCmd() *cobra.Command {
 the API in plain HTTP. The server keeps its state in --data-dir, the agent in
 <data-dir>/agent; run it again to carry on where you stopped.
 
-It prints the web UI address and the admin token, and writes dev.yaml in the
+It prints the API address and the admin token, and writes dev.yaml in the
 CLI's config directory so that the other commands (corral node ls, ...) reach
 it without flags. Ctrl-C stops both.
 
@@ -181,7 +181,7 @@ func (a *app) announceDev(scfg server.Config, addrs server.Addrs) error {
 		devPath = a.tildePath(p)
 	}
 	fmt.Fprintf(a.stdout, "Corral dev is running\n"+
-		"  API and UI: %s/\n"+
+		"  API: %s/\n"+
 		"  admin token: %s (in %s)\n"+
 		"  CLI: corral node ls (configured via %s)\n"+
 		"Press Ctrl-C to stop.\n", apiURL, token, tokenFile, devPath)

@@ -66,7 +66,7 @@ func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
 	if dataDir {
 		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the server's state (etcd, history, CA)")
 	}
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API and web UI")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP API (and the web UI, once it lands)")
 	fs.StringVar(&c.AgentAddr, "agent-addr", c.AgentAddr, "address of the agent channel (mutual TLS)")
 	fs.StringVar(&c.CarbonAddr, "carbon-addr", c.CarbonAddr, "address of carbon plaintext, TCP and UDP (\"\" turns it off)")
 	fs.StringVar(&c.PickleAddr, "pickle-addr", c.PickleAddr, "address of carbon pickle, TCP (\"\" turns it off)")
@@ -158,9 +158,10 @@ func (a *app) serverCmd() *cobra.Command {
 	var po processOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a Corral server (API, web UI, agent channel, cluster state)",
-		Long: `Run a Corral server: the HTTP API and web UI, the agent channel and the
-cluster state in an embedded etcd (or an external one with --etcd-endpoints).
+		Short: "Run a Corral server (API, agent channel, cluster state, carbon ingest)",
+		Long: `Run a Corral server: the HTTP API, the agent channel, the carbon
+receivers writing whisper files, and the cluster state in an embedded etcd (or
+an external one with --etcd-endpoints).
 On first start it creates the cluster CA and writes an admin token to
 <data-dir>/admin.token. It runs until interrupted.
 ` + processEnvHelp,
