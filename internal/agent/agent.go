@@ -24,6 +24,7 @@ import (
 	"corral/internal/agent/facts"
 	"corral/internal/agent/spool"
 	"corral/internal/api"
+	"corral/internal/metrics/host"
 	"corral/internal/pki"
 )
 
@@ -108,6 +109,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.shipLoop(gctx) })
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.factsLoop(gctx) })
+	if a.cfg.HostMetricsInterval > 0 {
+		g.Go(func() error { return a.hostMetricsLoop(gctx) })
+	}
 	err = g.Wait()
 	if ctx.Err() != nil && !errors.As(err, new(errFatal)) {
 		err = nil
@@ -542,6 +546,31 @@ func (a *Agent) factsLoop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// hostMetricsLoop samples the machine every HostMetricsInterval and queues
+// the points as a "metrics" report: spooled on disk, so samples taken while
+// the server is away reach it later.
+func (a *Agent) hostMetricsLoop(ctx context.Context) error {
+	c := host.New(a.id.node, host.Options{Now: a.cfg.Now})
+	t := time.NewTicker(a.cfg.HostMetricsInterval)
+	defer t.Stop()
+	for {
+		points, err := c.Collect(ctx)
+		if err != nil {
+			a.log.Debug("host metrics", "err", err)
+		}
+		if len(points) > 0 {
+			if err := a.Report("metrics", points); err != nil {
+				return fmt.Errorf("spool host metrics: %w", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is still alive.

@@ -35,6 +35,11 @@ type Config struct {
 	BeatsAddr    string
 	DNSAddr      string
 
+	// HostMetricsInterval is how often the host collector samples the
+	// machine (CPU, load, memory, swap, disks, disk I/O, network, processes)
+	// and sends the points to the server; 0 turns it off.
+	HostMetricsInterval time.Duration
+
 	// SpoolBytes is the disk budget of the report spool.
 	SpoolBytes int64
 
@@ -48,15 +53,16 @@ type Config struct {
 // Defaults returns the Config of a production agent (DESIGN.md §2).
 func Defaults() Config {
 	return Config{
-		DataDir:      "/var/lib/corral-agent",
-		Servers:      []string{"127.0.0.1:7701"},
-		PortFrom:     31000,
-		PortTo:       32000,
-		StatsdAddr:   "127.0.0.1:8125",
-		SyslogAddr:   ":5514",
-		JSONLogsAddr: ":5545",
-		BeatsAddr:    ":5044",
-		DNSAddr:      "127.0.0.1:8600",
-		SpoolBytes:   256 << 20,
+		DataDir:             "/var/lib/corral-agent",
+		Servers:             []string{"127.0.0.1:7701"},
+		PortFrom:            31000,
+		PortTo:              32000,
+		StatsdAddr:          "127.0.0.1:8125",
+		SyslogAddr:          ":5514",
+		JSONLogsAddr:        ":5545",
+		BeatsAddr:           ":5044",
+		DNSAddr:             "127.0.0.1:8600",
+		SpoolBytes:          256 << 20,
+		HostMetricsInterval: 10 * time.Second,
 	}
 }

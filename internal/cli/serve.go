@@ -108,6 +108,7 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	fs.Int64Var(&c.DiskMB, "disk-mb", c.DiskMB, "disk in MiB the scheduler may use (0: all of the data dir's filesystem)")
 	af.portRange = fmt.Sprintf("%d-%d", c.PortFrom, c.PortTo)
 	fs.StringVar(&af.portRange, "port-range", af.portRange, "host ports the scheduler may assign, FROM-TO")
+	durationVar(fs, &c.HostMetricsInterval, "host-metrics-interval", "how often the host collector sends CPU, load, memory, swap, disk, disk I/O, network and process metrics (0 turns it off)")
 	fs.StringVar(&c.StatsdAddr, "statsd-addr", c.StatsdAddr, "StatsD UDP address"+reservedMetrics)
 	fs.StringVar(&c.SyslogAddr, "syslog-addr", c.SyslogAddr, "syslog UDP and TCP address"+reservedLogs)
 	fs.StringVar(&c.JSONLogsAddr, "json-logs-addr", c.JSONLogsAddr, "JSON lines TCP address"+reservedLogs)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"corral/internal/api"
 	"corral/internal/metrics/whisper"
 )
 
@@ -77,5 +79,54 @@ func TestCarbonIngest(t *testing.T) {
 		if i < 0 || i >= len(series.Values) || math.IsNaN(series.Values[i]) || series.Values[i] != w.val {
 			t.Errorf("%s at %d: got %v (series start %d step %d), want %v", w.name, w.at, series.Values, series.Start, series.Step, w.val)
 		}
+	}
+}
+
+// TestHostMetricsSurviveServerOutage runs an agent whose host collector
+// samples every second, takes the server away for a while, and checks that
+// the samples taken while it was away reach the whisper files once it is
+// back: the agent spools them and resends.
+func TestHostMetricsSurviveServerOutage(t *testing.T) {
+	schemas := filepath.Join(t.TempDir(), "storage-schemas.conf")
+	if err := os.WriteFile(schemas, []byte("[all]\npattern = .*\nretentions = 1s:1h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := StartServer(t, ServerOptions{LeaseTTL: 15 * time.Second, Args: []string{"--storage-schemas", schemas}})
+	StartAgent(t, srv, AgentOptions{Name: "hm1", Args: []string{"--host-metrics-interval", "1s"}})
+	srv.WaitNodeStatus(t, "hm1", api.NodeReady, 10*time.Second)
+	time.Sleep(2 * time.Second)
+
+	srv.Kill()
+	down := time.Now().Unix()
+	time.Sleep(4 * time.Second)
+	up := time.Now().Unix()
+	srv.Restart()
+	// Give the agent time to reconnect and send its spool, then stop cleanly
+	// so the cache is flushed to the files. The shipper's retry backoff is
+	// at most a few seconds at this point.
+	time.Sleep(6 * time.Second)
+	srv.Stop()
+
+	st, err := whisper.Open(whisper.Options{Root: filepath.Join(srv.Dir, "whisper")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, err := st.Fetch("corral.hm1.memory.total", down-1, up+1)
+	if err != nil {
+		t.Fatalf("fetch corral.hm1.memory.total: %v", err)
+	}
+	var during int
+	for i, v := range series.Values {
+		at := series.Start + int64(i)*series.Step
+		if at > down && at < up && !math.IsNaN(v) && v > 0 {
+			during++
+		}
+	}
+	// One sample a second for about 4 s while the server was away.
+	if during < 2 {
+		t.Fatalf("%d samples from the outage (%d..%d) reached the store, want at least 2: %v", during, down, up, series.Values)
+	}
+	if _, err := st.Fetch("corral.hm1.cpu.user", down-1, up+1); err != nil {
+		t.Errorf("fetch corral.hm1.cpu.user: %v", err)
 	}
 }
