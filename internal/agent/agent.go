@@ -65,6 +65,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.SpoolBytes <= 0 {
 		cfg.SpoolBytes = Defaults().SpoolBytes
 	}
+	if cfg.StatsdFlushInterval <= 0 {
+		cfg.StatsdFlushInterval = Defaults().StatsdFlushInterval
+	}
 	if cfg.Name != "" && !api.ValidName(cfg.Name) {
 		return nil, fmt.Errorf("agent: --name %q must be %s", cfg.Name, api.NameRule)
 	}
@@ -109,6 +112,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.shipLoop(gctx) })
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.factsLoop(gctx) })
+	if a.cfg.StatsdAddr != "" {
+		g.Go(func() error { return a.statsdLoop(gctx) })
+	}
 	if a.cfg.HostMetricsInterval > 0 {
 		g.Go(func() error { return a.hostMetricsLoop(gctx) })
 	}

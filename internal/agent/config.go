@@ -40,6 +40,11 @@ type Config struct {
 	// and sends the points to the server; 0 turns it off.
 	HostMetricsInterval time.Duration
 
+	// StatsdPrefix is the namespace of StatsD series ("stats": etsy's
+	// stats.counters.X.rate ...); StatsdFlushInterval is etsy's flushInterval.
+	StatsdPrefix        string
+	StatsdFlushInterval time.Duration
+
 	// SpoolBytes is the disk budget of the report spool.
 	SpoolBytes int64
 
@@ -64,5 +69,7 @@ func Defaults() Config {
 		DNSAddr:             "127.0.0.1:8600",
 		SpoolBytes:          256 << 20,
 		HostMetricsInterval: 10 * time.Second,
+		StatsdPrefix:        "stats",
+		StatsdFlushInterval: 10 * time.Second,
 	}
 }

@@ -19,7 +19,6 @@ import (
 
 // Help text of listeners whose feature is not built yet.
 const (
-	reservedMetrics   = " (reserved: served once the metrics feature lands)"
 	reservedLogs      = " (reserved: served once the logs feature lands)"
 	reservedDiscovery = " (reserved: served once the discovery feature lands)"
 )
@@ -109,7 +108,9 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	af.portRange = fmt.Sprintf("%d-%d", c.PortFrom, c.PortTo)
 	fs.StringVar(&af.portRange, "port-range", af.portRange, "host ports the scheduler may assign, FROM-TO")
 	durationVar(fs, &c.HostMetricsInterval, "host-metrics-interval", "how often the host collector sends CPU, load, memory, swap, disk, disk I/O, network and process metrics (0 turns it off)")
-	fs.StringVar(&c.StatsdAddr, "statsd-addr", c.StatsdAddr, "StatsD UDP address"+reservedMetrics)
+	fs.StringVar(&c.StatsdAddr, "statsd-addr", c.StatsdAddr, "StatsD UDP address (\"\" turns it off)")
+	fs.StringVar(&c.StatsdPrefix, "statsd-prefix", c.StatsdPrefix, "namespace of StatsD series (etsy's: stats.counters.X.rate, stats.timers.X.mean, stats.gauges.X, ...)")
+	durationVar(fs, &c.StatsdFlushInterval, "statsd-flush-interval", "how often StatsD aggregates are computed and sent")
 	fs.StringVar(&c.SyslogAddr, "syslog-addr", c.SyslogAddr, "syslog UDP and TCP address"+reservedLogs)
 	fs.StringVar(&c.JSONLogsAddr, "json-logs-addr", c.JSONLogsAddr, "JSON lines TCP address"+reservedLogs)
 	fs.StringVar(&c.BeatsAddr, "beats-addr", c.BeatsAddr, "Beats (lumberjack v2) address"+reservedLogs)

@@ -130,3 +130,55 @@ func TestHostMetricsSurviveServerOutage(t *testing.T) {
 		t.Errorf("fetch corral.hm1.cpu.user: %v", err)
 	}
 }
+
+// TestStatsdOnAgent sends StatsD packets to an agent and finds etsy's series
+// in the server's whisper files.
+func TestStatsdOnAgent(t *testing.T) {
+	schemas := filepath.Join(t.TempDir(), "storage-schemas.conf")
+	if err := os.WriteFile(schemas, []byte("[all]\npattern = .*\nretentions = 1s:1h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := StartServer(t, ServerOptions{Args: []string{"--storage-schemas", schemas}})
+	statsdAddr := loopback(freePorts(t, 1)[0])
+	StartAgent(t, srv, AgentOptions{Name: "sd1", Args: []string{"--statsd-addr", statsdAddr,
+		"--statsd-flush-interval", "1s", "--host-metrics-interval", "0"}})
+	srv.WaitNodeStatus(t, "sd1", api.NodeReady, 10*time.Second)
+
+	conn, err := net.Dial("udp", statsdAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now().Unix()
+	// Several metrics in one packet, as clients batch them.
+	fmt.Fprint(conn, "it.hits:3|c\nit.lat:10|ms\nit.lat:30|ms\nit.temp:21|g")
+	time.Sleep(3 * time.Second)
+	end := time.Now().Unix()
+	srv.Stop()
+
+	st, err := whisper.Open(whisper.Options{Root: filepath.Join(srv.Dir, "whisper")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// found reports whether series holds want at some second of the run.
+	found := func(name string, want float64) bool {
+		s, err := st.Fetch(name, start-1, end+1)
+		if err != nil {
+			t.Errorf("fetch %s: %v", name, err)
+			return false
+		}
+		for _, v := range s.Values {
+			if v == want {
+				return true
+			}
+		}
+		t.Errorf("%s: no value %v in %v", name, want, s.Values)
+		return false
+	}
+	found("stats.counters.it.hits.count", 3)
+	found("stats.counters.it.hits.rate", 3) // 3 in a 1 s flush interval
+	found("stats.timers.it.lat.mean", 20)
+	found("stats.timers.it.lat.upper", 30)
+	found("stats.timers.it.lat.count", 2)
+	found("stats.gauges.it.temp", 21)
+}
