@@ -103,13 +103,23 @@ func (a *API) Raw(pattern string, h http.Handler) {
 // it mutates.
 func (a *API) Public(pattern string, h Handler) {
 	a.mux.Handle(pattern, a.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.serve(w, r, Caller{Subject: "anonymous"}, h)
+		a.serve(w, r, Caller{Subject: "anonymous"}, h, true)
 	})))
 }
 
 // Handle registers a route that needs a token with at least role need.
 // pattern is a Go 1.22 pattern with a method: "GET /api/v1/nodes/{name}".
 func (a *API) Handle(pattern string, need api.Role, h Handler) {
+	a.handle(pattern, need, h, true)
+}
+
+// Query registers a route that reads only, whatever its method (Graphite's
+// POST /metrics/find): it is not audited.
+func (a *API) Query(pattern string, need api.Role, h Handler) {
+	a.handle(pattern, need, h, false)
+}
+
+func (a *API) handle(pattern string, need api.Role, h Handler, audited bool) {
 	a.mux.Handle(pattern, a.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.authenticate(r)
 		if err != nil {
@@ -117,11 +127,16 @@ func (a *API) Handle(pattern string, need api.Role, h Handler) {
 			return
 		}
 		if !c.Role.Allows(need) {
-			a.finish(w, r, c, &api.Error{Status: http.StatusForbidden,
-				Message: fmt.Sprintf("role %s may not %s %s (needs %s)", c.Role, r.Method, r.URL.Path, need)})
+			err := &api.Error{Status: http.StatusForbidden,
+				Message: fmt.Sprintf("role %s may not %s %s (needs %s)", c.Role, r.Method, r.URL.Path, need)}
+			if audited {
+				a.finish(w, r, c, err)
+			} else {
+				a.writeError(w, r, err)
+			}
 			return
 		}
-		a.serve(w, r, c, h)
+		a.serve(w, r, c, h, audited)
 	})))
 }
 
@@ -142,15 +157,18 @@ func (a *API) authenticate(r *http.Request) (Caller, error) {
 	return c, nil
 }
 
-func (a *API) serve(w http.ResponseWriter, r *http.Request, c Caller, h Handler) {
+func (a *API) serve(w http.ResponseWriter, r *http.Request, c Caller, h Handler, audited bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
 	rec := &statusWriter{ResponseWriter: w}
 	err := h(rec, r, c)
-	if err != nil {
+	switch {
+	case err != nil && audited:
 		a.finish(rec, r, c, err)
-		return
+	case err != nil:
+		a.writeError(rec, r, err)
+	case audited:
+		a.audit(r, c, rec.status, "ok")
 	}
-	a.audit(r, c, rec.status, "ok")
 }
 
 // finish writes err and audits the call.

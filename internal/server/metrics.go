@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"corral/internal/api"
 	"corral/internal/metrics/carbon"
+	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
 	"corral/internal/metrics/whisper"
 )
@@ -49,8 +51,12 @@ func (s *Server) openMetrics() (*whisper.Cache, error) {
 		Logger: s.log.With("component", "metrics-cache"), Now: s.cfg.Now}), nil
 }
 
-// metricSink writes parsed points into the cache, grouped by series.
-type metricSink struct{ cache *whisper.Cache }
+// metricSink writes parsed points into the cache, grouped by series, and
+// adds new series to the name index.
+type metricSink struct {
+	cache *whisper.Cache
+	index *index.Index
+}
 
 // Write implements ingest.Sink. The whole batch is refused when the cache
 // is full, so the caller can hold it and retry.
@@ -62,6 +68,9 @@ func (m metricSink) Write(points []carbon.Point) error {
 	for name, pts := range bySeries {
 		if err := m.cache.Write(name, pts); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if !strings.Contains(name, ";") { // tagged series are not in the path index
+			m.index.Add(name)
 		}
 	}
 	return nil
@@ -89,7 +98,7 @@ func (s *Server) reportMetrics(_ context.Context, node string, reports []api.Rep
 	if len(points) == 0 {
 		return rejected, nil
 	}
-	if err := (metricSink{s.metrics}).Write(points); err != nil {
+	if err := (metricSink{s.metrics, s.index}).Write(points); err != nil {
 		return nil, api.Errorf(http.StatusServiceUnavailable, "metric cache: %v", err)
 	}
 	return rejected, nil

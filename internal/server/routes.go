@@ -53,6 +53,13 @@ func (s *Server) routes(a *httpapi.API) {
 
 	a.Handle("GET /api/v1/audit", api.RoleAdmin, s.handleAudit)
 
+	// Graphite's metric endpoints (graphite-web paths, for Grafana).
+	for _, m := range []string{"GET", "POST"} {
+		a.Query(m+" /metrics/find", api.RoleViewer, s.handleFind)
+		a.Query(m+" /metrics/expand", api.RoleViewer, s.handleExpand)
+	}
+	a.Query("GET /metrics/index.json", api.RoleViewer, s.handleIndexJSON)
+
 	a.Handle("/api/", api.RoleViewer, func(_ http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
 		return api.Errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	})

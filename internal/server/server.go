@@ -22,6 +22,7 @@ import (
 
 	"corral/internal/etcd"
 	"corral/internal/ledger"
+	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
 	"corral/internal/metrics/whisper"
 	"corral/internal/pki"
@@ -52,6 +53,7 @@ type Server struct {
 	store   *store.Store
 	ledger  *ledger.Ledger
 	metrics *whisper.Cache
+	index   *index.Index
 	ca      *pki.CA
 	kinds   resource.Registry
 	reg     *prometheus.Registry
@@ -150,6 +152,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.ledger.Close()
 
+	s.index = index.New()
 	s.metrics, err = s.openMetrics()
 	if err != nil {
 		return err
@@ -191,6 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.reports = s.builtinReports()
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics})
 	g.Go(func() error { return s.metrics.Run(gctx) })
+	g.Go(func() error { return s.loadIndex(gctx) })
 
 	httpSrv, httpLn, err := s.httpServer()
 	if err != nil {
@@ -202,7 +206,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	recv, err := ingest.Listen(ingest.Options{PlainAddr: s.cfg.CarbonAddr, PickleAddr: s.cfg.PickleAddr,
-		Sink: metricSink{s.metrics}, Logger: s.log.With("component", "carbon"), Now: s.cfg.Now})
+		Sink: metricSink{s.metrics, s.index}, Logger: s.log.With("component", "carbon"), Now: s.cfg.Now})
 	if err != nil {
 		httpLn.Close()
 		agentLn.Close()

@@ -2,11 +2,14 @@ package integration
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
 	"os"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,9 +52,11 @@ func TestCarbonIngest(t *testing.T) {
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(pk)))
 	pconn.Write(append(hdr[:], pk...))
 
-	// The receivers hand points to the cache within ~100 ms; then a clean
-	// stop writes the cache to the files.
+	// The receivers hand points to the cache within ~100 ms; new series are
+	// in the name index at once.
 	time.Sleep(time.Second)
+	checkFind(t, srv, "corral.it.*", []string{"corral.it.pickle", "corral.it.tcp", "corral.it.udp", "corral.it.udp2"})
+	// A clean stop writes the cache to the files.
 	srv.Stop()
 
 	st, err := whisper.Open(whisper.Options{Root: filepath.Join(srv.Dir, "whisper")})
@@ -69,6 +74,18 @@ func TestCarbonIngest(t *testing.T) {
 		{"corral.it.udp2", ts, 4},
 		{"corral.it.pickle", ts, 5.5},
 	}
+	defer func() {
+		// After a restart the index is loaded from the whisper files.
+		srv.Restart()
+		deadline := time.Now().Add(10 * time.Second)
+		for !t.Failed() {
+			if findPaths(t, srv, "corral.it.u*") == "corral.it.udp,corral.it.udp2" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		checkFind(t, srv, "corral.it.u*", []string{"corral.it.udp", "corral.it.udp2"})
+	}()
 	for _, w := range want {
 		series, err := st.Fetch(w.name, ts-10, ts+20)
 		if err != nil {
@@ -181,4 +198,33 @@ func TestStatsdOnAgent(t *testing.T) {
 	found("stats.timers.it.lat.upper", 30)
 	found("stats.timers.it.lat.count", 2)
 	found("stats.gauges.it.temp", 21)
+}
+
+// findPaths asks /metrics/find (Graphite's treejson) and returns the ids,
+// comma separated.
+func findPaths(t *testing.T, srv *Server, query string) string {
+	t.Helper()
+	status, body := srv.HTTP(t, "GET", "/metrics/find?query="+url.QueryEscape(query), srv.AdminToken(), nil)
+	if status != 200 {
+		t.Fatalf("find %s: %d %s", query, status, body)
+	}
+	var nodes []struct {
+		ID   string `json:"id"`
+		Leaf int    `json:"leaf"`
+	}
+	if err := json.Unmarshal(body, &nodes); err != nil {
+		t.Fatalf("find %s: %v: %s", query, err, body)
+	}
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return strings.Join(ids, ",")
+}
+
+func checkFind(t *testing.T, srv *Server, query string, want []string) {
+	t.Helper()
+	if got := findPaths(t, srv, query); got != strings.Join(want, ",") {
+		t.Errorf("find %s = %s, want %s", query, got, strings.Join(want, ","))
+	}
 }
