@@ -91,8 +91,52 @@ func New(opts Options) *API {
 	return a
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A request no route takes gets the
+// API's error shape: 405 with Allow when the path exists for other methods,
+// 404 otherwise.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.mux.Handler(r)
+	if pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	// Let the mux decide between 404 and 405 (and set Allow), then answer
+	// in JSON instead of its plain text.
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	status := probe.status
+	if status == 0 || status == http.StatusOK {
+		a.mux.ServeHTTP(w, r) // a redirect or the like: let the mux answer
+		return
+	}
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	msg := fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)
+	if status == http.StatusMethodNotAllowed {
+		msg = fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow"))
+	}
+	JSON(w, status, &api.Error{Status: status, Message: msg})
+}
+
+// headerProbe records what a handler would answer, writing nothing.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
 
 // Raw registers a handler with no authentication ("/healthz", "/metrics").
 func (a *API) Raw(pattern string, h http.Handler) {

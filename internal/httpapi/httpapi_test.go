@@ -185,3 +185,33 @@ func TestQueryRoutesAreNotAudited(t *testing.T) {
 		t.Fatalf("a read-only POST was audited: %+v", audit.entries)
 	}
 }
+
+func TestUnmatchedRoutes(t *testing.T) {
+	srv, _ := newAPI(t)
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nope", http.StatusNotFound, ""},
+		{"PUT", "/things/a", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"DELETE", "/things", http.StatusMethodNotAllowed, "POST"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+		req.Header.Set("Authorization", "Bearer a")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e api.Error
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || err != nil || e.Message == "" {
+			t.Errorf("%s %s: status %d, body %+v (%v), want %d with a JSON error", tt.method, tt.path, resp.StatusCode, e, err, tt.status)
+		}
+		if got := resp.Header.Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+	}
+}

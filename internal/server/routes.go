@@ -60,9 +60,6 @@ func (s *Server) routes(a *httpapi.API) {
 	}
 	a.Query("GET /metrics/index.json", api.RoleViewer, s.handleIndexJSON)
 
-	a.Handle("/api/", api.RoleViewer, func(_ http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
-		return api.Errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
-	})
 }
 
 func (s *Server) httpServer() (*http.Server, net.Listener, error) {

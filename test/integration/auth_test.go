@@ -70,6 +70,7 @@ func TestAPIErrors(t *testing.T) {
 		{"unknown secret", "GET", "/api/v1/resources/Secret/nope", admin, nil, 404, "nope", nil},
 		{"unknown kind", "GET", "/api/v1/resources/Nope", admin, nil, 404, "Nope", nil},
 		{"unknown route", "GET", "/api/v1/nope", admin, nil, 404, "no route", nil},
+		{"wrong method", "PUT", "/api/v1/nodes", admin, nil, 405, "not allowed", nil},
 		{"delete at a stale version", "DELETE", "/api/v1/resources/Secret/x?version=99", admin, nil, 409, "version", nil},
 		{"invalid secret", "POST", "/api/v1/apply", admin, secretDoc("-bad-", ""), 400, "nothing was applied", []string{"documents[0].name", "documents[0].value"}},
 		{"invalid JSON", "POST", "/api/v1/apply", admin, []byte(`{"documents":`), 400, "invalid JSON", nil},
