@@ -40,6 +40,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseJoinToken -fuzztime 30s ./internal/pki
 	$(GO) test -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s ./internal/manifest
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/resource
+	$(GO) test -run '^$$' -fuzz FuzzReadRecord -fuzztime 20s ./internal/agent/spool
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime 20s ./internal/metrics/carbon
+	$(GO) test -run '^$$' -fuzz FuzzParsePickle -fuzztime 20s ./internal/metrics/carbon
+	$(GO) test -run '^$$' -fuzz FuzzParseLine -fuzztime 20s ./internal/metrics/statsd
+	$(GO) test -run '^$$' -fuzz FuzzParseSchemas -fuzztime 20s ./internal/metrics/whisper
+	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 20s ./internal/metrics/index
 
 clean:
 	rm -rf bin
