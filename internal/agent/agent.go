@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -241,11 +242,11 @@ func (a *Agent) call(ctx context.Context, path string, body, out any) error {
 func classify(err error) error {
 	s := err.Error()
 	for _, m := range []string{"tls: unknown certificate authority", "tls: bad certificate", "tls: certificate required", "tls: expired certificate"} {
-		if bytes.Contains([]byte(s), []byte(m)) {
+		if strings.Contains(s, m) {
 			return fatal("the server refused this agent's certificate (was it issued by another cluster's CA?): %v", err)
 		}
 	}
-	if bytes.Contains([]byte(s), []byte("not signed by the cluster CA")) || bytes.Contains([]byte(s), []byte("x509:")) {
+	if strings.Contains(s, "not signed by the cluster CA") || strings.Contains(s, "x509:") {
 		return fatal("the server's certificate is not from this agent's cluster CA: %v", err)
 	}
 	return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"corral/internal/api"
@@ -252,8 +251,3 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httpapi.C
 }
 
 var _ httpapi.Authenticator = (*Server)(nil)
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}

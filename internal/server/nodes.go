@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,21 +68,8 @@ func (l *nodeList) encoded() (body, gz []byte, etag string, err error) {
 	zw.Write(b)
 	zw.Close()
 	l.body, l.gzip, l.gen = b, buf.Bytes(), gen
-	l.etag = `"n` + itoa(gen[0]) + "-" + itoa(gen[1]) + `"`
+	l.etag = `"n` + strconv.FormatUint(gen[0], 10) + "-" + strconv.FormatUint(gen[1], 10) + `"`
 	return l.body, l.gzip, l.etag, nil
-}
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
@@ -204,13 +193,13 @@ func (s *Server) handleLabelNode(w http.ResponseWriter, r *http.Request, _ httpa
 		}
 		for _, k := range req.Remove {
 			delete(n.Labels, k)
-			if _, agentHas := n.AgentLabels[k]; agentHas && !contains(n.Removed, k) {
+			if _, agentHas := n.AgentLabels[k]; agentHas && !slices.Contains(n.Removed, k) {
 				n.Removed = append(n.Removed, k)
 			}
 		}
 		for k, v := range req.Set {
 			n.Labels[k] = v
-			n.Removed = without(n.Removed, k)
+			n.Removed = slices.DeleteFunc(n.Removed, func(v string) bool { return v == k })
 		}
 		return nil
 	})
@@ -254,25 +243,6 @@ func (s *Server) handleRemoveNode(w http.ResponseWriter, r *http.Request, _ http
 	s.leases.Delete(name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func without(list []string, s string) []string {
-	out := list[:0]
-	for _, v := range list {
-		if v != s {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // nodeCollector exports the number of nodes by status.

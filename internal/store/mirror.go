@@ -152,13 +152,6 @@ func (m *Mirror) Values() (map[string]any, uint64) {
 	return maps.Clone(m.values), m.gen
 }
 
-// Len returns the number of items.
-func (m *Mirror) Len() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return len(m.items)
-}
-
 // Snapshot returns a copy of every item and the generation it is of.
 func (m *Mirror) Snapshot() (map[string][]byte, uint64) {
 	m.mu.RLock()
