@@ -1,7 +1,18 @@
 // Package index is Graphite's metric name index: a trie of dot-separated
 // series names that answers graphite-web's /metrics/find and /metrics/expand
-// glob queries. The Graphite HTTP API imports it; carbon ingest feeds it with
-// Add.
+// glob queries, and Tags, graphite's tag database of tagged series
+// ("cpu;dc=east;host=a") queried by tag expressions (seriesByTag,
+// /tags/findSeries, /tags/autoComplete/...). The Graphite HTTP API and the
+// render package import it; carbon ingest feeds it with Index.Add and
+// Tags.Add.
+//
+// Tags are persisted with OpenTags: whisper files of tagged series are named
+// by a hash of the name, so the names cannot be recovered from the whisper
+// tree. OpenTags loads an append-only file of canonical names, one per line,
+// and appends each new name to it, buffered (Flush to push, Close at
+// shutdown; no fsync per name). A crash loses at most the unflushed names,
+// which carbon relearns when the series is next written; a torn last line is
+// dropped on load.
 package index
 
 import (
