@@ -2,7 +2,6 @@ package whisper
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os/exec"
@@ -129,15 +128,26 @@ func TestPeerStoreReadsWhisperCreate(t *testing.T) {
 	checkSeries(t, got, rollup(pts, 60, "sum", 0), 60)
 	sameSeries(t, "1m", got, pyFetch(t, path, end-7*3600, end))
 
-	// avg_zero files are readable but not writable through go-whisper.
+	// avg_zero files made by whisper.py are read and written.
 	az := filepath.Join(root, "legacy", "az.wsp")
-	run("whisper-create", "--aggregationMethod=avg_zero", az, "10s:1h", "1m:1d")
+	run("whisper-create", "--aggregationMethod=avg_zero", "--xFilesFactor=0", az, "10s:1h", "1m:1d")
 	run("whisper-update", az, fmt.Sprintf("%d:5", end))
 	got, err = s.Fetch("legacy.az", end-1, end)
 	if err != nil || len(got.Values) != 1 || got.Values[0] != 5 {
 		t.Fatalf("avg_zero fetch = %+v, %v", got, err)
 	}
-	if err := s.Write("legacy.az", []Point{{end, 1}}); !errors.Is(err, ErrUnsupportedAggregation) {
-		t.Fatalf("avg_zero write err = %v", err)
+	if err := s.Write("legacy.az", []Point{{end - 10, 1}}); err != nil {
+		t.Fatalf("avg_zero write: %v", err)
 	}
+	got, err = s.Fetch("legacy.az", end-7200, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSeries(t, "avg_zero 1m", got, pyFetch(t, az, end-7200, end))
+	b := end - end%60
+	want := map[int64]float64{b: (1 + 5) / 6.0}
+	if end-10 < b {
+		want = map[int64]float64{b: 5.0 / 6, b - 60: 1.0 / 6}
+	}
+	checkSeries(t, got, want, 60)
 }

@@ -1,9 +1,10 @@
 // Package whisper is Corral's metric storage in Graphite's whisper format: one
 // file per series under a root directory, laid out as carbon lays it out, with
-// storage-schemas.conf and storage-aggregation.conf semantics. Files are
-// written in whisper's classic uncompressed format through
-// github.com/go-graphite/go-whisper, so graphite-web and the whisper-* tools
-// read them and files made by carbon can be adopted as they are.
+// storage-schemas.conf and storage-aggregation.conf semantics. Files are in
+// whisper's classic uncompressed format, so graphite-web and the whisper-*
+// tools read them and files made by carbon can be adopted as they are.
+// Updates are written by this package (update.go: whisper.py's update_many
+// semantics, batched); reads go through github.com/go-graphite/go-whisper.
 //
 // Store writes and reads files directly; Cache sits in front of it as carbon's
 // write-back cache. The metrics ingest and render code import this package;
@@ -15,7 +16,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -34,18 +36,10 @@ var (
 	ErrNotFound = errors.New("whisper: series not found")
 	// ErrInvalidName reports a metric name that cannot map to a file path.
 	ErrInvalidName = errors.New("whisper: invalid metric name")
-	// ErrUnsupportedAggregation reports an aggregation method (avg_zero,
-	// absmax, absmin) that go-whisper cannot roll up correctly.
-	ErrUnsupportedAggregation = errors.New("whisper: aggregation method not supported for writing")
+	// ErrUnsupportedAggregation reports an aggregation method whisper.py
+	// does not know (in a rule or in a file's header).
+	ErrUnsupportedAggregation = errors.New("whisper: unsupported aggregation method")
 )
-
-// writableMethods maps whisper.py method names to go-whisper's; ids 1-5 are the
-// same in both. go-whisper reads 6-8 as first/mix/percentile, not as
-// whisper.py's avg_zero/absmax/absmin, so those are refused for writing.
-var writableMethods = map[string]gowhisper.AggregationMethod{
-	"average": gowhisper.Average, "sum": gowhisper.Sum, "last": gowhisper.Last,
-	"max": gowhisper.Max, "min": gowhisper.Min,
-}
 
 // Point is one value at a Unix time in seconds.
 type Point struct {
@@ -71,6 +65,9 @@ type Options struct {
 	TagFullFilenames bool
 	Sparse           bool // create sparse files instead of preallocating
 	Logger           *slog.Logger
+	// Now is the clock that decides which archive a point goes to and
+	// which points are too old to keep; default time.Now.
+	Now func() time.Time
 }
 
 // Store reads and writes whisper files under a root directory. It holds no
@@ -83,11 +80,14 @@ type Store struct {
 	tagFull      bool
 	sparse       bool
 	log          *slog.Logger
-	locks        [256]sync.Mutex
+	now          func() time.Time
+	seed         maphash.Seed
+	locks        [1024]sync.Mutex
+	updaters     sync.Pool // of *updater
 }
 
 // Open prepares a Store over opts.Root. It fails when an aggregation rule asks
-// for a method go-whisper cannot write (ErrUnsupportedAggregation).
+// for a method whisper.py does not know (ErrUnsupportedAggregation).
 func Open(opts Options) (*Store, error) {
 	if opts.Root == "" {
 		return nil, errors.New("whisper: Options.Root is required")
@@ -107,7 +107,7 @@ func Open(opts Options) (*Store, error) {
 		opts.Aggregations = a
 	}
 	for _, a := range opts.Aggregations {
-		if _, ok := writableMethods[a.Method]; !ok {
+		if _, ok := methodIDs[a.Method]; !ok {
 			return nil, fmt.Errorf("aggregation [%s] (line %d) method %s: %w", a.Name, a.Line, a.Method, ErrUnsupportedAggregation)
 		}
 	}
@@ -118,10 +118,14 @@ func Open(opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Store{
 		root: opts.Root, schemas: opts.Schemas, aggregations: opts.Aggregations,
 		tagFull: opts.TagFullFilenames, sparse: opts.Sparse,
-		log: log.With("component", "whisper"),
+		log: log.With("component", "whisper"), now: opts.Now, seed: maphash.MakeSeed(),
+		updaters: sync.Pool{New: func() any { return new(updater) }},
 	}, nil
 }
 
@@ -185,75 +189,114 @@ func (s *Store) Path(name string) (string, error) {
 	return filepath.Join(parts...) + ".wsp", nil
 }
 
-func (s *Store) lock(name string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(name))
-	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+// lock returns the mutex of a file, by its path under the root.
+func (s *Store) lock(rel string) *sync.Mutex {
+	return &s.locks[maphash.String(s.seed, rel)%uint64(len(s.locks))]
 }
 
 // Write stores points for name, creating its file with the matching schema and
-// aggregation on first write. Points outside the file's retention are dropped
-// by whisper, as in carbon.
+// aggregation on first write. Points older than the file's retention are
+// dropped, as in carbon; all points of one call go to the file in one
+// update (see updater).
 func (s *Store) Write(name string, points []Point) error {
+	_, err := s.write(name, points)
+	return err
+}
+
+// write is Write that also reports how many points were within the
+// file's retention.
+func (s *Store) write(name string, points []Point) (int, error) {
 	if len(points) == 0 {
-		return nil
+		return 0, nil
 	}
 	rel, err := s.Path(name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	path := filepath.Join(s.root, rel)
-	mu := s.lock(name)
+	mu := s.lock(rel)
 	mu.Lock()
 	defer mu.Unlock()
-	w, err := gowhisper.Open(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		w, err = s.create(name, path)
+		f, err = s.create(name, path)
 	}
 	if err != nil {
-		return fmt.Errorf("open whisper file %s: %w", path, err)
+		return 0, fmt.Errorf("open whisper file %s: %w", path, err)
 	}
-	defer w.Close()
-	if !writable(w.AggregationMethod()) {
-		return fmt.Errorf("write %s: file method %s: %w", path, w.AggregationMethod(), ErrUnsupportedAggregation)
+	defer f.Close()
+	h, err := readHeader(f)
+	if err != nil {
+		return 0, fmt.Errorf("read whisper file %s: %w", path, err)
 	}
-	tsp := make([]*gowhisper.TimeSeriesPoint, len(points))
-	for i, p := range points {
-		tsp[i] = &gowhisper.TimeSeriesPoint{Time: int(p.Time), Value: p.Value}
+	u := s.updaters.Get().(*updater)
+	defer s.updaters.Put(u)
+	n, err := u.update(f, h, points, s.now().Unix())
+	if err != nil {
+		return n, fmt.Errorf("update whisper file %s: %w", path, err)
 	}
-	if err := w.UpdateMany(tsp); err != nil {
-		return fmt.Errorf("update whisper file %s: %w", path, err)
-	}
-	return nil
+	return n, nil
 }
 
-// writable reports whether go-whisper rolls up a file's method as whisper.py does.
-func writable(m gowhisper.AggregationMethod) bool {
-	for _, v := range writableMethods {
-		if v == m {
-			return true
+// readHeader reads a whisper file's header.
+func readHeader(f io.ReaderAt) (header, error) {
+	b := make([]byte, headerSize(8))
+	for {
+		n, err := f.ReadAt(b, 0)
+		h, perr := parseHeader(b[:n])
+		if perr == nil {
+			return h, nil
 		}
+		if !errors.Is(perr, io.ErrUnexpectedEOF) || n < len(b) {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return header{}, err
+			}
+			return header{}, perr
+		}
+		b = make([]byte, headerSize(maxArchives))
 	}
-	return false
 }
 
-func (s *Store) create(name, path string) (*gowhisper.Whisper, error) {
+// create makes a new whisper file for name with whisper.py's layout,
+// preallocated with zeros unless the Store is sparse. It fails if the file
+// appeared meanwhile (the caller holds the path's lock, so only another
+// process can race it).
+func (s *Store) create(name, path string) (*os.File, error) {
 	schema, agg := s.Schema(name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	rets := make(gowhisper.Retentions, len(schema.Retentions))
-	for i, r := range schema.Retentions {
-		nr := gowhisper.NewRetention(r.SecondsPerPoint, r.Points)
-		rets[i] = &nr
+	hdr := encodeHeader(methodIDs[agg.Method], float32(agg.XFilesFactor), schema.Retentions)
+	size := int64(len(hdr))
+	for _, r := range schema.Retentions {
+		size += int64(r.Points) * pointSize
 	}
-	w, err := gowhisper.CreateWithOptions(path, rets, writableMethods[agg.Method], float32(agg.XFilesFactor),
-		&gowhisper.Options{Sparse: s.sparse})
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	if _, err := f.Write(hdr); err != nil {
+		return fail(err)
+	}
+	if s.sparse {
+		if err := f.Truncate(size); err != nil {
+			return fail(err)
+		}
+	} else {
+		zeros := make([]byte, min(size-int64(len(hdr)), 64<<10))
+		for left := size - int64(len(hdr)); left > 0; left -= int64(len(zeros)) {
+			if _, err := f.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+				return fail(err)
+			}
+		}
+	}
 	s.log.Debug("created whisper file", "name", name, "path", path, "schema", schema.Name, "aggregation", agg.Name)
-	return w, nil
+	return f, nil
 }
 
 // Fetch reads [from, until] of name with whisper's semantics: the range is
@@ -266,7 +309,7 @@ func (s *Store) Fetch(name string, from, until int64) (Series, error) {
 		return Series{}, err
 	}
 	path := filepath.Join(s.root, rel)
-	mu := s.lock(name)
+	mu := s.lock(rel)
 	mu.Lock()
 	defer mu.Unlock()
 	w, err := gowhisper.Open(path)

@@ -76,10 +76,15 @@ func TestPath(t *testing.T) {
 	}
 }
 
-func TestOpenRejectsUnsupportedMethod(t *testing.T) {
-	_, err := Open(Options{Root: t.TempDir(), Aggregations: mustAggs(t, "[z]\npattern = .\naggregationMethod = avg_zero\n")})
-	if !errors.Is(err, ErrUnsupportedAggregation) {
-		t.Fatalf("err = %v", err)
+func TestOpenAggregationMethods(t *testing.T) {
+	for _, m := range AggregationMethods {
+		if _, err := Open(Options{Root: t.TempDir(), Aggregations: mustAggs(t, "[z]\npattern = .\naggregationMethod = "+m+"\n")}); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+	bad := Aggregations{{Name: "z", Method: "median"}}
+	if _, err := Open(Options{Root: t.TempDir(), Aggregations: bad}); !errors.Is(err, ErrUnsupportedAggregation) {
+		t.Fatalf("median: err = %v", err)
 	}
 }
 
