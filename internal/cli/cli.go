@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,6 +105,10 @@ func printError(w io.Writer, err error) {
 	}
 }
 
+// outputsAnnotation on a command lists the --output values it takes, when
+// not the usual table, yaml and json.
+const outputsAnnotation = "corral/outputs"
+
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "corral",
@@ -134,10 +139,13 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 			if err := cmd.ValidateFlagGroups(); err != nil {
 				return err
 			}
-			switch a.output {
-			case "table", "yaml", "json":
-			default:
-				return fmt.Errorf("--output %q: want table, yaml or json", a.output)
+			allowed := "table,yaml,json"
+			if o, ok := cmd.Annotations[outputsAnnotation]; ok {
+				allowed = o
+			}
+			if !slices.Contains(strings.Split(allowed, ","), a.output) {
+				opts := strings.Split(allowed, ",")
+				return fmt.Errorf("--output %q: want %s or %s", a.output, strings.Join(opts[:len(opts)-1], ", "), opts[len(opts)-1])
 			}
 			a.preRan = true
 			return nil
@@ -160,7 +168,7 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 	}
 	for _, c := range []*cobra.Command{
 		a.loginCmd(), a.whoamiCmd(), a.nodeCmd(), a.applyCmd(), a.diffCmd(), a.getCmd(),
-		a.deleteCmd(), a.tokenCmd(), a.userCmd(), a.auditCmd(),
+		a.deleteCmd(), a.tokenCmd(), a.userCmd(), a.auditCmd(), a.metricsCmd(),
 	} {
 		c.GroupID = "use"
 		root.AddCommand(c)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,10 @@ type Server struct {
 	seen    sync.Map // node name → agentSeen, from this server's heartbeats
 	agents  prometheus.Gauge
 	reports reportHandlers
+	recv    *ingest.Receivers
+
+	// Points taken over HTTP and from agents, for the self metrics.
+	httpPoints, httpRejected, agentPoints atomic.Int64
 }
 
 // New checks cfg and returns a Server ready to Run.
@@ -206,13 +211,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	recv, err := ingest.Listen(ingest.Options{PlainAddr: s.cfg.CarbonAddr, PickleAddr: s.cfg.PickleAddr,
-		Sink: metricSink{s.metrics, s.index}, Logger: s.log.With("component", "carbon"), Now: s.cfg.Now})
+		Sink: s.sink(), Logger: s.log.With("component", "carbon"), Now: s.cfg.Now})
 	if err != nil {
 		httpLn.Close()
 		agentLn.Close()
 		return fmt.Errorf("carbon receivers (--carbon-addr, --pickle-addr): %w", err)
 	}
+	s.recv = recv
 	g.Go(func() error { return recv.Run(gctx) })
+	g.Go(func() error { return s.selfMetrics(gctx) })
 	s.reg.MustRegister(&ingestCollector{recv: recv})
 	s.addrs.Carbon, _, s.addrs.Pickle = recv.Addrs()
 

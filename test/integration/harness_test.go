@@ -531,7 +531,11 @@ func (s *Server) HTTP(t testing.TB, method, path, token string, body []byte) (in
 		t.Fatal(err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		ct := "text/plain" // carbon lines for POST /api/v1/metrics
+		if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -1,0 +1,60 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"corral/internal/api"
+)
+
+// maxRenderBody bounds a render answer (a graph or a long CSV).
+const maxRenderBody = 64 << 20
+
+// SendMetrics stores points through POST /api/v1/metrics.
+func (c *Client) SendMetrics(ctx context.Context, points []api.MetricPoint) (api.MetricsIngestResult, error) {
+	var res api.MetricsIngestResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/metrics", nil, points, &res)
+	return res, err
+}
+
+// MetricNode is one entry of Graphite's /metrics/find (treejson format).
+type MetricNode struct {
+	ID   string `json:"id"`   // the full path
+	Text string `json:"text"` // the last path element
+	Leaf int    `json:"leaf"` // 1 for a series, 0 for a branch
+}
+
+// FindMetrics runs Graphite's /metrics/find for a glob pattern.
+func (c *Client) FindMetrics(ctx context.Context, query string) ([]MetricNode, error) {
+	var nodes []MetricNode
+	err := c.do(ctx, http.MethodGet, "/metrics/find", url.Values{"query": {query}, "format": {"treejson"}}, nil, &nodes)
+	return nodes, err
+}
+
+// Render calls Graphite's /render with q (target, from, until, format, ...)
+// and returns the answer's bytes and content type.
+func (c *Client) Render(ctx context.Context, q url.Values) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/render?"+q.Encode(), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("render: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, "", decodeError(resp)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRenderBody))
+	if err != nil {
+		return nil, "", fmt.Errorf("render: read answer: %w", err)
+	}
+	return b, resp.Header.Get("Content-Type"), nil
+}
