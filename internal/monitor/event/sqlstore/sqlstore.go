@@ -1,0 +1,143 @@
+// Package sqlstore keeps monitoring events in the server's SQLite history
+// database (event.Store): one row per (entity, check) with the event as
+// JSON, written in batches of one transaction each.
+//
+// The server's composition root opens the database (package ledger) and
+// passes its *sql.DB to New; the tables here are this package's own.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"corral/internal/api"
+	"corral/internal/monitor/event"
+)
+
+const schema = `CREATE TABLE IF NOT EXISTS monitor_events (
+	entity     TEXT    NOT NULL,
+	check_name TEXT    NOT NULL,
+	status     INTEGER NOT NULL,
+	state      TEXT    NOT NULL,
+	updated    INTEGER NOT NULL,
+	data       BLOB    NOT NULL,
+	PRIMARY KEY (entity, check_name)
+) WITHOUT ROWID`
+
+// Store is an event.Store over SQLite. It is safe for concurrent use.
+type Store struct {
+	db *sql.DB
+}
+
+var _ event.Store = (*Store)(nil)
+
+// New creates the events table in db when missing and returns the Store.
+func New(ctx context.Context, db *sql.DB) (*Store, error) {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("create monitor_events: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Load returns the event of (entity, check) or event.ErrNotFound.
+func (s *Store) Load(ctx context.Context, entity, check string) (*api.Event, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM monitor_events WHERE entity = ? AND check_name = ?`, entity, check).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, event.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load event %s/%s: %w", entity, check, err)
+	}
+	var ev api.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return nil, fmt.Errorf("decode event %s/%s: %w", entity, check, err)
+	}
+	return &ev, nil
+}
+
+// Save upserts the events in one transaction.
+func (s *Store) Save(ctx context.Context, events []api.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save events: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO monitor_events (entity, check_name, status, state, updated, data)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (entity, check_name) DO UPDATE SET
+			status = excluded.status, state = excluded.state, updated = excluded.updated, data = excluded.data`)
+	if err != nil {
+		return fmt.Errorf("save events: %w", err)
+	}
+	defer st.Close()
+	for i := range events {
+		ev := &events[i]
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.Key(), err)
+		}
+		if _, err := st.ExecContext(ctx, ev.Entity, ev.Check, ev.Status, ev.State, ev.Timestamp, data); err != nil {
+			return fmt.Errorf("save event %s: %w", ev.Key(), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save events: commit: %w", err)
+	}
+	return nil
+}
+
+// List returns the matching events ordered by entity and check.
+func (s *Store) List(ctx context.Context, f event.Filter) ([]api.Event, error) {
+	var where []string
+	var args []any
+	if f.Entity != "" {
+		where, args = append(where, "entity = ?"), append(args, f.Entity)
+	}
+	if f.Check != "" {
+		where, args = append(where, "check_name = ?"), append(args, f.Check)
+	}
+	if f.NonOK {
+		where = append(where, "status <> 0")
+	}
+	q := `SELECT data FROM monitor_events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY entity, check_name", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []api.Event
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		var ev api.Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// Delete removes the event of (entity, check); a missing one is not an error.
+func (s *Store) Delete(ctx context.Context, entity, check string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM monitor_events WHERE entity = ? AND check_name = ?`, entity, check); err != nil {
+		return fmt.Errorf("delete event %s/%s: %w", entity, check, err)
+	}
+	return nil
+}
