@@ -160,6 +160,7 @@ type proc struct {
 	name string
 	dir  string
 	env  []string
+	bin  string // the program; corral when empty
 
 	mu    sync.Mutex
 	args  []string
@@ -207,7 +208,11 @@ func (p *proc) start() {
 		p.t.Fatal(err)
 	}
 	defer stderr.Close()
-	cmd := exec.Command(corralBin, p.args...)
+	bin := p.bin
+	if bin == "" {
+		bin = corralBin
+	}
+	cmd := exec.Command(bin, p.args...)
 	cmd.Env = p.env
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
