@@ -233,6 +233,7 @@ type Server struct {
 	*Proc
 	Dir                       string
 	HTTP, Agent, EtcdC, EtcdP string
+	Args                      []string // more flags for Start
 	logPath                   string
 }
 
@@ -246,8 +247,9 @@ func newServer(tb testing.TB, dir string) *Server {
 // Start starts the server process (again, after Stop).
 func (s *Server) Start(tb testing.TB) {
 	tb.Helper()
-	s.Proc = startProc(tb, s.logPath, "server", "--data-dir", s.Dir, "--http-addr", s.HTTP, "--agent-addr", s.Agent,
-		"--etcd-client-addr", s.EtcdC, "--etcd-peer-addr", s.EtcdP, "--carbon-addr", "127.0.0.1:0", "--pickle-addr", "127.0.0.1:0")
+	args := []string{"server", "--data-dir", s.Dir, "--http-addr", s.HTTP, "--agent-addr", s.Agent,
+		"--etcd-client-addr", s.EtcdC, "--etcd-peer-addr", s.EtcdP, "--carbon-addr", "127.0.0.1:0", "--pickle-addr", "127.0.0.1:0"}
+	s.Proc = startProc(tb, s.logPath, append(args, s.Args...)...)
 }
 
 // WaitReady polls GET /readyz every 5 ms until it answers 200 and returns
@@ -332,10 +334,10 @@ func (s *Server) JoinToken(tb testing.TB) string {
 
 // startAgent starts `corral agent` joining s with joinToken as node name, its
 // data dir under parent.
-func startAgent(tb testing.TB, s *Server, parent, name, joinToken string) *Proc {
+func startAgent(tb testing.TB, s *Server, parent, name, joinToken string, args ...string) *Proc {
 	tb.Helper()
 	dir := filepath.Join(parent, name)
-	return startProc(tb, dir+".log", "agent", "--data-dir", dir, "--server", s.Agent, "--join-token", joinToken, "--name", name)
+	return startProc(tb, dir+".log", append([]string{"agent", "--data-dir", dir, "--server", s.Agent, "--join-token", joinToken, "--name", name}, args...)...)
 }
 
 // waitNodeReady polls GET /api/v1/nodes/{name} every 5 ms until the node's
