@@ -86,3 +86,55 @@ func BenchmarkPlace10kNodes100kInstances(b *testing.B) { benchPlace(b, false) }
 // BenchmarkPlace10kNodes100kInstancesConstraints does the same with
 // hostname UNIQUE, LIKE, UNLIKE, MAX_PER and GROUP_BY constraints.
 func BenchmarkPlace10kNodes100kInstancesConstraints(b *testing.B) { benchPlace(b, true) }
+
+// BenchmarkPlace10kNodes100kInstancesOneApp places one app of 100,000
+// instances, limited to web and api nodes (6,667 of them) and 20 per node.
+func BenchmarkPlace10kNodes100kInstancesOneApp(b *testing.B) {
+	nodes := benchNodes(10_000)
+	spec := AppSpec{
+		ID:          "big",
+		Resources:   Resources{CPUs: 0.1, MemMiB: 64},
+		Ports:       []PortRequest{{Name: "http"}},
+		Constraints: []Constraint{{"role", Like, "web|api"}, {"hostname", MaxPer, "20"}},
+	}
+	placed := 0
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		s, err := NewState(nodes, nil, Options{Seed: uint64(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		p, err := Place(s, spec, 100_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Unplaced > 0 {
+			b.Fatalf("%d unplaced: %s", p.Unplaced, p.Explain())
+		}
+		placed += len(p.Placements)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}
+
+// BenchmarkNewState10kNodes100kTasks builds the State a reconcile pass
+// starts from: 10,000 nodes with 100,000 tasks on them.
+func BenchmarkNewState10kNodes100kTasks(b *testing.B) {
+	nodes := benchNodes(10_000)
+	tasks := make([]Task, 100_000)
+	for i := range tasks {
+		tasks[i] = Task{
+			ID:        fmt.Sprintf("task-%06d", i),
+			App:       fmt.Sprintf("app-%04d", i%1000),
+			Node:      nodes[i%len(nodes)].Name,
+			Resources: Resources{CPUs: 0.1, MemMiB: 64},
+			Ports:     []int{31000 + i/len(nodes)},
+		}
+	}
+	for b.Loop() {
+		if _, err := NewState(nodes, tasks, Options{Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
