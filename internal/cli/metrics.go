@@ -94,7 +94,7 @@ Graphite's /metrics/find does: * ? [a-z] {a,b} per path element.`,
 			}
 			out := make([]entry, 0, len(nodes))
 			for _, n := range nodes {
-				out = append(out, entry{Path: n.ID, Leaf: n.Leaf == 1})
+				out = append(out, entry{Path: n.Path, Leaf: n.Leaf})
 			}
 			return a.emit(out, func(w io.Writer) error {
 				row(w, "PATH", "TYPE")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"corral/internal/api"
 )
@@ -20,18 +21,30 @@ func (c *Client) SendMetrics(ctx context.Context, points []api.MetricPoint) (api
 	return res, err
 }
 
-// MetricNode is one entry of Graphite's /metrics/find (treejson format).
+// MetricNode is one entry of Graphite's /metrics/find.
 type MetricNode struct {
-	ID   string `json:"id"`   // the full path
-	Text string `json:"text"` // the last path element
-	Leaf int    `json:"leaf"` // 1 for a series, 0 for a branch
+	Path string // the full path
+	Leaf bool   // a series; else a branch
 }
 
-// FindMetrics runs Graphite's /metrics/find for a glob pattern.
+// FindMetrics runs Graphite's /metrics/find for a glob pattern. It asks for
+// the completer format, which lists every matching path (treejson keeps one
+// node per last path element, as graphite-web does).
 func (c *Client) FindMetrics(ctx context.Context, query string) ([]MetricNode, error) {
-	var nodes []MetricNode
-	err := c.do(ctx, http.MethodGet, "/metrics/find", url.Values{"query": {query}, "format": {"treejson"}}, nil, &nodes)
-	return nodes, err
+	var res struct {
+		Metrics []struct {
+			Path   string `json:"path"`
+			IsLeaf string `json:"is_leaf"`
+		} `json:"metrics"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/metrics/find", url.Values{"query": {query}, "format": {"completer"}}, nil, &res); err != nil {
+		return nil, err
+	}
+	nodes := make([]MetricNode, 0, len(res.Metrics))
+	for _, m := range res.Metrics {
+		nodes = append(nodes, MetricNode{Path: strings.TrimSuffix(m.Path, "."), Leaf: m.IsLeaf == "1"})
+	}
+	return nodes, nil
 }
 
 // Render calls Graphite's /render with q (target, from, until, format, ...)
