@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,47 +25,86 @@ var (
 	ErrClosed = errors.New("whisper: cache closed")
 )
 
-// DefaultMaxPoints bounds the cache when CacheOptions.MaxPoints is zero:
-// about 24 MB of points at 24 bytes each plus map overhead.
-const DefaultMaxPoints = 1_000_000
+// Defaults for CacheOptions.
+const (
+	// DefaultMaxPoints bounds the cache when CacheOptions.MaxPoints is
+	// zero: about 16 MB of points at 16 bytes each plus per-series overhead.
+	DefaultMaxPoints = 1_000_000
+	// DefaultMaxAge is how long a point waits in the cache at most when the
+	// disk keeps up (CacheOptions.MaxAge).
+	DefaultMaxAge = 10 * time.Second
+	// shards splits the cache so writers of different series rarely meet
+	// on one mutex.
+	shards = 64
+	// idleTick is how often an idle flusher looks for old points.
+	idleTick = 100 * time.Millisecond
+)
 
 // CacheOptions configures a Cache.
 type CacheOptions struct {
-	// MaxPoints bounds the points held in memory (queued plus being written).
+	// MaxPoints bounds the points held in memory (queued plus being
+	// written); Write refuses batches beyond it (ErrCacheFull).
 	MaxPoints int
+	// MaxAge is the longest a point stays queued while the flushers keep up:
+	// series holding a point this old are written before any other. It is
+	// the crash-loss bound in steady state; default DefaultMaxAge.
+	MaxAge time.Duration
 	// MaxUpdatesPerSecond limits file updates (one update writes all queued
 	// points of one series), like go-carbon's max-updates-per-second. Zero
 	// means as fast as the disk allows.
 	MaxUpdatesPerSecond int
-	Logger              *slog.Logger
-	Now                 func() time.Time // clock for series not yet on disk
+	// Workers is the number of flush goroutines; default GOMAXPROCS.
+	Workers int
+	Logger  *slog.Logger
+	Now     func() time.Time // clock for point ages and series not yet on disk
 }
 
 // Cache is carbon's write-back cache in front of a Store. Write queues points
-// in memory; Run writes them out, the series with the most queued points
-// first (go-carbon's "max" strategy), one file update per series per pass.
-// Fetch merges queued points over the file's data. Close flushes everything.
+// in memory, per series, in shards keyed by the name's hash; Run's flushers
+// write them out (each owns some shards, so one series is written by one
+// goroutine at a time, in order). A flusher writes first every series
+// holding a point older than MaxAge, then series with at least the average
+// number of queued points, so that under load each file update carries many
+// points (go-carbon's "max" strategy, without a global sort). Fetch merges
+// queued points over the file's data. Close flushes everything.
 //
-// Durability: a crash loses what is in the cache, at most MaxPoints points,
-// and in steady state about (number of series / MaxUpdatesPerSecond) seconds
-// of data. Lower MaxPoints or raise MaxUpdatesPerSecond to lose less.
+// Durability: a crash loses what is in the cache: at most MaxPoints points,
+// and while the disk keeps up no point older than MaxAge. Lower MaxAge and
+// MaxPoints to lose less; raise them to batch more points per file update.
 type Cache struct {
-	store *Store
-	max   int
-	rate  int
-	now   func() time.Time
-	log   *slog.Logger
+	store   *Store
+	max     int64
+	maxAge  time.Duration
+	rate    int
+	workers int
+	now     func() time.Time
+	log     *slog.Logger
+	seed    maphash.Seed
 
-	mu       sync.Mutex
-	queued   map[string][]Point
-	inflight map[string][]Point // taken by the flusher, not yet in the file
-	total    int
-	closed   bool
+	shards [shards]shard
+	total  atomic.Int64 // points queued or being written
+	// nseries counts series with points queued or being written.
+	nseries atomic.Int64
+	closed  atomic.Bool
+	kick    chan struct{} // wakes idle flushers when the cache fills up
 
-	flushMu sync.Mutex    // one series update at a time, so order per series holds
-	kick    chan struct{} // wakes Run after a Write into an empty cache
+	written, failed, updates, tooOld atomic.Int64
+}
 
-	written, failed, updates atomic.Int64
+// shard holds the series whose name hashes to it.
+type shard struct {
+	mu     sync.Mutex
+	series map[string]*entry
+	// flushMu is held while this shard's points are written, so Run's
+	// flusher and Close never write one series concurrently.
+	flushMu sync.Mutex
+}
+
+// entry is one series' points in the cache.
+type entry struct {
+	queued   []Point // waiting
+	inflight []Point // taken by a flusher, not yet in the file
+	since    int64   // unix nanoseconds when queued became non-empty
 }
 
 // NewCache returns a Cache writing to store.
@@ -71,6 +112,13 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 	if opts.MaxPoints <= 0 {
 		opts.MaxPoints = DefaultMaxPoints
 	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	opts.Workers = min(opts.Workers, shards)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -78,25 +126,56 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{
-		store: store, max: opts.MaxPoints, rate: opts.MaxUpdatesPerSecond, now: opts.Now,
-		log:    log.With("component", "whisper-cache"),
-		queued: map[string][]Point{}, inflight: map[string][]Point{},
-		kick: make(chan struct{}, 1),
+	c := &Cache{
+		store: store, max: int64(opts.MaxPoints), maxAge: opts.MaxAge, rate: opts.MaxUpdatesPerSecond,
+		workers: opts.Workers, now: opts.Now, seed: maphash.MakeSeed(),
+		log:  log.With("component", "whisper-cache"),
+		kick: make(chan struct{}, opts.Workers),
 	}
+	for i := range c.shards {
+		c.shards[i].series = map[string]*entry{}
+	}
+	return c
 }
 
 // CacheStats are counters for self-metrics.
 type CacheStats struct {
 	Points, Series                 int   // held now
 	Written, FailedPoints, Updates int64 // since start; Updates counts file writes
+	TooOld                         int64 // points written but beyond the file's retention, so dropped
 }
 
 // Stats returns the current counters.
 func (c *Cache) Stats() CacheStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return CacheStats{Points: c.total, Series: len(c.queued), Written: c.written.Load(), FailedPoints: c.failed.Load(), Updates: c.updates.Load()}
+	return CacheStats{Points: int(c.total.Load()), Series: int(c.nseries.Load()), Written: c.written.Load(),
+		FailedPoints: c.failed.Load(), Updates: c.updates.Load(), TooOld: c.tooOld.Load()}
+}
+
+func (c *Cache) shard(name string) *shard {
+	return &c.shards[maphash.String(c.seed, name)%shards]
+}
+
+// reserve takes room for n points, or reports why not.
+func (c *Cache) reserve(n int) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.total.Add(int64(n)) > c.max {
+		c.total.Add(-int64(n))
+		c.wake()
+		return ErrCacheFull
+	}
+	if c.total.Load() > c.max/2 {
+		c.wake()
+	}
+	return nil
+}
+
+func (c *Cache) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Write queues points for name. It returns ErrCacheFull, storing nothing, when
@@ -105,137 +184,245 @@ func (c *Cache) Write(name string, points []Point) error {
 	if len(points) == 0 {
 		return nil
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return ErrClosed
-	case c.total+len(points) > c.max:
-		c.mu.Unlock()
-		return ErrCacheFull
+	if err := c.reserve(len(points)); err != nil {
+		return err
 	}
-	c.queued[name] = append(c.queued[name], points...)
-	c.total += len(points)
-	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
+	sh := c.shard(name)
+	now := c.now().UnixNano()
+	sh.mu.Lock()
+	c.add(sh, name, now, points...)
+	sh.mu.Unlock()
+	return nil
+}
+
+// WriteMany queues a batch of n points of many series, point(i) giving the
+// i-th, all or none: ErrCacheFull and ErrClosed are as for Write. added,
+// if not nil, is called (outside the cache's locks) with each series that
+// had no entry in the cache, so a caller can index new names without
+// looking at every point.
+func (c *Cache) WriteMany(n int, point func(i int) (string, Point), added func(name string)) error {
+	if n == 0 {
+		return nil
+	}
+	if err := c.reserve(n); err != nil {
+		return err
+	}
+	now := c.now().UnixNano()
+	var fresh []string
+	for i := range n {
+		name, p := point(i)
+		sh := c.shard(name)
+		sh.mu.Lock()
+		if c.add(sh, name, now, p) && added != nil {
+			fresh = append(fresh, name)
+		}
+		sh.mu.Unlock()
+	}
+	for _, name := range fresh {
+		added(name)
 	}
 	return nil
 }
 
-// Run writes queued points to the Store until ctx ends. Call Close after Run
-// returns to flush what is left.
+// add appends to a series under sh.mu; it reports whether the series had
+// no entry.
+func (c *Cache) add(sh *shard, name string, now int64, points ...Point) bool {
+	e, ok := sh.series[name]
+	if !ok {
+		e = &entry{}
+		sh.series[name] = e
+	}
+	if len(e.queued) == 0 {
+		e.since = now
+		if len(e.inflight) == 0 {
+			c.nseries.Add(1)
+		}
+	}
+	e.queued = append(e.queued, points...)
+	return !ok
+}
+
+// Run writes queued points to the Store until ctx ends, with
+// CacheOptions.Workers flushers. Call Close after Run returns to flush what
+// is left.
 func (c *Cache) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for w := range c.workers {
+		wg.Go(func() { c.flusher(ctx, w) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// flusher is one Run worker: it owns shards w, w+workers, ...
+func (c *Cache) flusher(ctx context.Context, w int) {
+	var pace *time.Ticker
+	if c.rate > 0 {
+		pace = time.NewTicker(time.Duration(c.workers) * time.Second / time.Duration(c.rate))
+		defer pace.Stop()
+	}
+	tick := time.NewTicker(min(idleTick, c.maxAge/4))
+	defer tick.Stop()
 	for {
-		n := c.pass(ctx, c.rate)
+		n := 0
+		for i := w; i < shards; i += c.workers {
+			n += c.flushShard(ctx, &c.shards[i], false, pace)
+		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if n == 0 {
 			select {
 			case <-ctx.Done():
-				return nil
+				return
+			case <-tick.C:
 			case <-c.kick:
 			}
 		}
 	}
 }
 
-// Close refuses further writes and flushes every queued point, ignoring the
-// rate limit. It returns the write errors, if any.
-func (c *Cache) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	var errs []error
-	for {
-		names := c.order()
-		if len(names) == 0 {
-			return errors.Join(errs...)
-		}
-		for _, name := range names {
-			if err := c.flush(name); err != nil {
-				errs = append(errs, err)
+// due is one series taken for writing.
+type due struct {
+	name string
+	pts  []Point
+}
+
+// flushShard writes the due series of one shard: all of them when all is
+// set, else those holding a point older than MaxAge and those with at
+// least the average number of queued points. It returns the number of
+// series written.
+func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.Ticker) int {
+	sh.flushMu.Lock()
+	defer sh.flushMu.Unlock()
+	now := c.now().UnixNano()
+	old := now - c.maxAge.Nanoseconds()
+	var batch []due
+	sh.mu.Lock()
+	avg := 0
+	if !all {
+		pts, n := 0, 0
+		for _, e := range sh.series {
+			if len(e.queued) > 0 {
+				pts += len(e.queued)
+				n++
 			}
 		}
-	}
-}
-
-// order lists queued series, most points first.
-func (c *Cache) order() []string {
-	c.mu.Lock()
-	type sized struct {
-		name string
-		n    int
-	}
-	all := make([]sized, 0, len(c.queued))
-	for name, pts := range c.queued {
-		all = append(all, sized{name, len(pts)})
-	}
-	c.mu.Unlock()
-	slices.SortFunc(all, func(a, b sized) int { return b.n - a.n })
-	names := make([]string, len(all))
-	for i, s := range all {
-		names[i] = s.name
-	}
-	return names
-}
-
-// pass writes every series queued at its start once, pacing to rate updates
-// per second. It returns the number of series written.
-func (c *Cache) pass(ctx context.Context, rate int) int {
-	names := c.order()
-	start := time.Now()
-	for i, name := range names {
-		if ctx.Err() != nil {
-			return i
+		if n > 0 {
+			avg = max(pts/n, 1)
 		}
-		if err := c.flush(name); err != nil {
-			c.log.Error("flush series", "name", name, "err", err)
+		// Below half the bound only old points are written, so series
+		// are batched up to MaxAge.
+		if c.total.Load() < c.max/2 {
+			avg = math.MaxInt
 		}
-		if rate > 0 {
-			wait := time.Until(start.Add(time.Duration(i+1) * time.Second / time.Duration(rate)))
-			if wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return i + 1
-				case <-t.C:
-				}
+	}
+	for name, e := range sh.series {
+		switch {
+		case len(e.queued) == 0:
+			if len(e.inflight) == 0 && e.since < old {
+				delete(sh.series, name)
+			}
+			continue
+		case all, len(e.queued) >= avg, e.since <= old:
+		default:
+			continue
+		}
+		e.inflight, e.queued = e.queued, nil
+		batch = append(batch, due{name, e.inflight})
+	}
+	sh.mu.Unlock()
+	for i, d := range batch {
+		if pace != nil && !all {
+			select {
+			case <-ctx.Done():
+				c.requeue(sh, batch[i:])
+				return i
+			case <-pace.C:
 			}
 		}
+		c.write(sh, d)
 	}
-	return len(names)
+	return len(batch)
 }
 
-// flush writes one series' queued points. The points stay visible to Fetch
-// (as inflight) until the file has them. Failed points are dropped and counted.
+// requeue gives back series taken but not written.
+func (c *Cache) requeue(sh *shard, batch []due) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, d := range batch {
+		e := sh.series[d.name]
+		e.queued = append(e.inflight, e.queued...)
+		e.inflight = nil
+	}
+}
+
+// write stores one series' taken points. They stay visible to Fetch (as
+// inflight) until the file has them. Failed points are dropped and counted.
+func (c *Cache) write(sh *shard, d due) {
+	kept, err := c.store.write(d.name, d.pts)
+	c.updates.Add(1)
+	sh.mu.Lock()
+	if e := sh.series[d.name]; e != nil {
+		e.inflight = nil
+		switch {
+		case e.queued == nil: // reuse the slice for the next points
+			e.queued = d.pts[:0]
+			c.nseries.Add(-1)
+		case len(e.queued) == 0:
+			c.nseries.Add(-1)
+		}
+	}
+	sh.mu.Unlock()
+	c.total.Add(-int64(len(d.pts)))
+	if err != nil {
+		c.failed.Add(int64(len(d.pts)))
+		c.log.Error("write series", "name", d.name, "points", len(d.pts), "err", err)
+		return
+	}
+	c.written.Add(int64(len(d.pts)))
+	c.tooOld.Add(int64(len(d.pts) - kept))
+}
+
+// flush writes one series' queued points now (tests use it).
 func (c *Cache) flush(name string) error {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	c.mu.Lock()
-	pts := c.queued[name]
-	delete(c.queued, name)
-	if len(pts) > 0 {
-		c.inflight[name] = pts
-	}
-	c.mu.Unlock()
-	if len(pts) == 0 {
+	sh := c.shard(name)
+	sh.flushMu.Lock()
+	defer sh.flushMu.Unlock()
+	sh.mu.Lock()
+	e := sh.series[name]
+	if e == nil || len(e.queued) == 0 {
+		sh.mu.Unlock()
 		return nil
 	}
-	err := c.store.Write(name, pts)
-	c.updates.Add(1)
-	c.mu.Lock()
-	delete(c.inflight, name)
-	c.total -= len(pts)
-	c.mu.Unlock()
-	if err != nil {
-		c.failed.Add(int64(len(pts)))
-		return fmt.Errorf("write %d points of %s: %w", len(pts), name, err)
+	d := due{name, e.queued}
+	e.inflight, e.queued = e.queued, nil
+	sh.mu.Unlock()
+	before := c.failed.Load()
+	c.write(sh, d)
+	if c.failed.Load() != before {
+		return fmt.Errorf("write %d points of %s: failed", len(d.pts), name)
 	}
-	c.written.Add(int64(len(pts)))
+	return nil
+}
+
+// Close refuses further writes and flushes every queued point, ignoring the
+// rate limit. It returns an error if points could not be written.
+func (c *Cache) Close() error {
+	c.closed.Store(true)
+	before := c.failed.Load()
+	for c.total.Load() > 0 {
+		n := 0
+		for i := range c.shards {
+			n += c.flushShard(context.Background(), &c.shards[i], true, nil)
+		}
+		if n == 0 { // points still held by a running flusher
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if f := c.failed.Load() - before; f > 0 {
+		return fmt.Errorf("flush cache: %d points failed (see log)", f)
+	}
 	return nil
 }
 
@@ -245,9 +432,13 @@ func (c *Cache) flush(name string) error {
 // value per finest slot first, as whisper stores them); like go-carbon, such
 // a step then shows only the cached points' aggregate.
 func (c *Cache) Fetch(name string, from, until int64) (Series, error) {
-	c.mu.Lock()
-	cached := append(slices.Clone(c.inflight[name]), c.queued[name]...)
-	c.mu.Unlock()
+	sh := c.shard(name)
+	var cached []Point
+	sh.mu.Lock()
+	if e := sh.series[name]; e != nil {
+		cached = append(slices.Clone(e.inflight), e.queued...)
+	}
+	sh.mu.Unlock()
 	s, err := c.store.Fetch(name, from, until)
 	schema, agg := c.store.Schema(name)
 	switch {

@@ -110,23 +110,9 @@ func TestCacheCloseFlushes(t *testing.T) {
 	}
 }
 
-func TestCacheOrderMostPointsFirst(t *testing.T) {
-	c := NewCache(openStore(t, Options{}), CacheOptions{})
-	for i, n := range []int{3, 7, 1, 5} {
-		pts := make([]Point, n)
-		if err := c.Write(fmt.Sprintf("s%d", i), pts); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := fmt.Sprint(c.order())
-	if got != "[s1 s3 s0 s2]" {
-		t.Fatalf("order = %s", got)
-	}
-}
-
 func TestCacheRun(t *testing.T) {
 	s := openStore(t, Options{})
-	c := NewCache(s, CacheOptions{})
+	c := NewCache(s, CacheOptions{MaxAge: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -205,5 +191,56 @@ func BenchmarkWrite(b *testing.B) {
 	<-done
 	if st := c.Stats(); st.FailedPoints != 0 {
 		b.Fatalf("failed points: %d", st.FailedPoints)
+	}
+}
+
+// BenchmarkCacheFlush100kSeries writes rounds of one point for each of
+// 100,000 series (files already created, 1 s resolution so every point has
+// its own slot) through WriteMany in batches of 1,000 as the carbon
+// receivers do, with the flushers running, and stops the clock when every
+// point is on disk. One op is one round of 100,000 points.
+func BenchmarkCacheFlush100kSeries(b *testing.B) {
+	const nseries, batch = 100_000, 1000
+	s := openStore(b, Options{Schemas: Schemas{{Name: "bench", Retentions: []Retention{{1, 1800}, {60, 1440}}}}})
+	c := NewCache(s, CacheOptions{MaxPoints: 20_000_000, MaxAge: time.Second})
+	names := make([]string, nseries)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench.host%04d.cpu.metric%02d", i/100, i%100)
+	}
+	t0 := time.Now().Unix() - 1700
+	round := func(r int) {
+		for i := 0; i < nseries; i += batch {
+			for c.WriteMany(batch, func(j int) (string, Point) {
+				return names[i+j], Point{t0 + int64(r), float64(r*nseries + i + j)}
+			}, nil) != nil {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	round(0) // create the files
+	if err := c.Close(); err != nil {
+		b.Fatal(err)
+	}
+	c = NewCache(s, CacheOptions{MaxPoints: 20_000_000, MaxAge: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	r := 0
+	b.ResetTimer()
+	for b.Loop() {
+		r++
+		round(r % 1600)
+	}
+	for c.Stats().Points > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	st := c.Stats()
+	b.ReportMetric(float64(st.Written)/b.Elapsed().Seconds(), "points/s")
+	b.ReportMetric(float64(st.Written)/float64(st.Updates), "points/update")
+	cancel()
+	<-done
+	if st.FailedPoints != 0 || st.Written != int64(r)*nseries {
+		b.Fatalf("stats %+v, want %d written", st, r*nseries)
 	}
 }

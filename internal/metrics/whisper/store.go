@@ -13,6 +13,7 @@ package whisper
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -68,6 +69,12 @@ type Options struct {
 	// Now is the clock that decides which archive a point goes to and
 	// which points are too old to keep; default time.Now.
 	Now func() time.Time
+	// MaxOpenFiles is how many files are kept open between updates (with
+	// their headers), saving an open, a close and a header read per
+	// update; rounded down to a multiple of 1024 (files hash onto 1024
+	// lock stripes, each keeping its share). 0: half the process's
+	// descriptor limit, at most 65536; negative: none.
+	MaxOpenFiles int
 }
 
 // Store reads and writes whisper files under a root directory. It holds no
@@ -82,9 +89,14 @@ type Store struct {
 	log          *slog.Logger
 	now          func() time.Time
 	seed         maphash.Seed
-	locks        [1024]sync.Mutex
-	updaters     sync.Pool // of *updater
+	locks        [lockStripes]sync.Mutex
+	handles      [lockStripes]map[string]*handle // kept open files, under locks[i]
+	perStripe    int                             // kept files per stripe
+	updaters     sync.Pool                       // of *updater
 }
+
+// lockStripes is the number of file locks; files hash onto them.
+const lockStripes = 1024
 
 // Open prepares a Store over opts.Root. It fails when an aggregation rule asks
 // for a method whisper.py does not know (ErrUnsupportedAggregation).
@@ -121,17 +133,30 @@ func Open(opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxOpenFiles == 0 {
+		opts.MaxOpenFiles = defaultMaxOpenFiles()
+	}
 	return &Store{
-		root: opts.Root, schemas: opts.Schemas, aggregations: opts.Aggregations,
+		perStripe: max(opts.MaxOpenFiles, 0) / lockStripes,
+		root:      opts.Root, schemas: opts.Schemas, aggregations: opts.Aggregations,
 		tagFull: opts.TagFullFilenames, sparse: opts.Sparse,
 		log: log.With("component", "whisper"), now: opts.Now, seed: maphash.MakeSeed(),
 		updaters: sync.Pool{New: func() any { return new(updater) }},
 	}, nil
 }
 
-// Close releases the Store. It holds no files open, so it only exists for
-// symmetry with Cache and future handle caching.
-func (s *Store) Close() error { return nil }
+// Close closes the files kept open. The Store stays usable; files are
+// opened again as needed.
+func (s *Store) Close() error {
+	for i := range s.locks {
+		s.locks[i].Lock()
+		for rel := range s.handles[i] {
+			s.forget(i, rel)
+		}
+		s.locks[i].Unlock()
+	}
+	return nil
+}
 
 // Schema returns the schema and aggregation rule a new file for name would get.
 func (s *Store) Schema(name string) (Schema, Aggregation) {
@@ -189,10 +214,14 @@ func (s *Store) Path(name string) (string, error) {
 	return filepath.Join(parts...) + ".wsp", nil
 }
 
-// lock returns the mutex of a file, by its path under the root.
-func (s *Store) lock(rel string) *sync.Mutex {
-	return &s.locks[maphash.String(s.seed, rel)%uint64(len(s.locks))]
+// stripe returns the index of the lock (and kept files) of a file, by its
+// path under the root.
+func (s *Store) stripe(rel string) int {
+	return int(maphash.String(s.seed, rel) % uint64(len(s.locks)))
 }
+
+// lock returns the mutex of a file, by its path under the root.
+func (s *Store) lock(rel string) *sync.Mutex { return &s.locks[s.stripe(rel)] }
 
 // Write stores points for name, creating its file with the matching schema and
 // aggregation on first write. Points older than the file's retention are
@@ -213,45 +242,118 @@ func (s *Store) write(name string, points []Point) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	path := filepath.Join(s.root, rel)
-	mu := s.lock(rel)
-	mu.Lock()
-	defer mu.Unlock()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		f, err = s.create(name, path)
-	}
+	i := s.stripe(rel)
+	s.locks[i].Lock()
+	defer s.locks[i].Unlock()
+	hd, cached, err := s.handle(i, name, rel)
 	if err != nil {
-		return 0, fmt.Errorf("open whisper file %s: %w", path, err)
+		return 0, err
 	}
-	defer f.Close()
-	h, err := readHeader(f)
-	if err != nil {
-		return 0, fmt.Errorf("read whisper file %s: %w", path, err)
+	if !cached {
+		defer hd.f.Close()
 	}
 	u := s.updaters.Get().(*updater)
 	defer s.updaters.Put(u)
-	n, err := u.update(f, h, points, s.now().Unix())
+	n, err := u.update(hd.f, hd.h, hd.bases, points, s.now().Unix())
 	if err != nil {
-		return n, fmt.Errorf("update whisper file %s: %w", path, err)
+		if cached {
+			s.forget(i, rel)
+		}
+		return n, fmt.Errorf("update whisper file %s: %w", filepath.Join(s.root, rel), err)
 	}
 	return n, nil
 }
 
-// readHeader reads a whisper file's header.
-func readHeader(f io.ReaderAt) (header, error) {
-	b := make([]byte, headerSize(8))
+// handle is an open whisper file with its header and archive bases, kept
+// between updates while there is room (Options.MaxOpenFiles) and for at
+// most handleTTL, so a file replaced on disk (whisper-resize, a restore)
+// is picked up again.
+type handle struct {
+	f      rawFile
+	h      header
+	bases  []int64
+	opened int64 // unix seconds
+}
+
+// handleTTL is how long an open file is reused.
+const handleTTL = 60
+
+// handle returns the open file for rel, creating it if missing; cached
+// reports whether it stays open after use (else the caller closes it). The
+// caller holds locks[i].
+func (s *Store) handle(i int, name, rel string) (*handle, bool, error) {
+	now := s.now().Unix()
+	m := s.handles[i]
+	if hd := m[rel]; hd != nil {
+		if now-hd.opened < handleTTL {
+			return hd, true, nil
+		}
+		s.forget(i, rel)
+	}
+	path := filepath.Join(s.root, rel)
+	f, err := openRaw(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = s.create(name, path); err == nil {
+			f, err = openRaw(path)
+		}
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open whisper file %s: %w", path, err)
+	}
+	h, base0, err := readHeader(f)
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("read whisper file %s: %w", path, err)
+	}
+	hd := &handle{f: f, h: h, bases: make([]int64, len(h.archives)), opened: now}
+	for j := range hd.bases {
+		hd.bases[j] = -1
+	}
+	hd.bases[0] = base0
+	if s.perStripe == 0 {
+		return hd, false, nil
+	}
+	if m == nil {
+		m = make(map[string]*handle, s.perStripe)
+		s.handles[i] = m
+	}
+	if len(m) >= s.perStripe {
+		for victim := range m { // map order: a random victim suits cyclic access
+			s.forget(i, victim)
+			break
+		}
+	}
+	m[rel] = hd
+	return hd, true, nil
+}
+
+// forget closes and drops a kept file; the caller holds locks[i].
+func (s *Store) forget(i int, rel string) {
+	if hd := s.handles[i][rel]; hd != nil {
+		hd.f.Close()
+		delete(s.handles[i], rel)
+	}
+}
+
+// readHeader reads a whisper file's header and, when it came in the same
+// read, the first archive's base interval (else -1).
+func readHeader(f io.ReaderAt) (header, int64, error) {
+	b := make([]byte, headerSize(8)+pointSize)
 	for {
 		n, err := f.ReadAt(b, 0)
 		h, perr := parseHeader(b[:n])
 		if perr == nil {
-			return h, nil
+			base0 := int64(-1)
+			if o := h.archives[0].offset; o+pointSize <= int64(n) {
+				base0 = int64(binary.BigEndian.Uint32(b[o:]))
+			}
+			return h, base0, nil
 		}
 		if !errors.Is(perr, io.ErrUnexpectedEOF) || n < len(b) {
 			if err != nil && !errors.Is(err, io.EOF) {
-				return header{}, err
+				return header{}, -1, err
 			}
-			return header{}, perr
+			return header{}, -1, perr
 		}
 		b = make([]byte, headerSize(maxArchives))
 	}
@@ -261,10 +363,10 @@ func readHeader(f io.ReaderAt) (header, error) {
 // preallocated with zeros unless the Store is sparse. It fails if the file
 // appeared meanwhile (the caller holds the path's lock, so only another
 // process can race it).
-func (s *Store) create(name, path string) (*os.File, error) {
+func (s *Store) create(name, path string) error {
 	schema, agg := s.Schema(name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	hdr := encodeHeader(methodIDs[agg.Method], float32(agg.XFilesFactor), schema.Retentions)
 	size := int64(len(hdr))
@@ -273,12 +375,12 @@ func (s *Store) create(name, path string) (*os.File, error) {
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	fail := func(err error) (*os.File, error) {
+	fail := func(err error) error {
 		f.Close()
 		os.Remove(path)
-		return nil, err
+		return err
 	}
 	if _, err := f.Write(hdr); err != nil {
 		return fail(err)
@@ -295,8 +397,11 @@ func (s *Store) create(name, path string) (*os.File, error) {
 			}
 		}
 	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
 	s.log.Debug("created whisper file", "name", name, "path", path, "schema", schema.Name, "aggregation", agg.Name)
-	return f, nil
+	return nil
 }
 
 // Fetch reads [from, until] of name with whisper's semantics: the range is

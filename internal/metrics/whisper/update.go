@@ -151,14 +151,18 @@ type updater struct {
 // update writes pts (any order; for equal intervals the latest time wins,
 // and for equal times the one later in pts) at time now. Points older than
 // the file's retention are dropped, as whisper.py drops them; points in the
-// future are written like whisper.py writes them. It returns how many
-// points were within the retention.
-func (u *updater) update(f fileRW, h header, pts []Point, now int64) (int, error) {
+// future are written like whisper.py writes them. bases holds each
+// archive's base interval where known (-1 where not; nil: none known) and
+// is kept up to date. It returns how many points were within the retention.
+func (u *updater) update(f fileRW, h header, bases []int64, pts []Point, now int64) (int, error) {
 	u.f, u.h = f, h
-	u.bases = u.bases[:0]
-	for range h.archives {
-		u.bases = append(u.bases, -1)
+	if bases == nil {
+		bases = make([]int64, len(h.archives))
+		for i := range bases {
+			bases[i] = -1
+		}
 	}
+	u.bases = bases
 	u.pts = append(u.pts[:0], pts...)
 	slices.SortStableFunc(u.pts, func(a, b Point) int {
 		switch {

@@ -47,12 +47,15 @@ func newFile(t *testing.T, dir, method string, xff float64, rets []Retention) (*
 	s := openStore(t, Options{Root: dir,
 		Schemas:      Schemas{{Name: "t", Pattern: nil, Retentions: rets}},
 		Aggregations: Aggregations{{Name: "t", Method: method, XFilesFactor: xff}}})
-	f, err := s.create("t", filepath.Join(dir, "t.wsp"))
+	if err := s.create("t", filepath.Join(dir, "t.wsp")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "t.wsp"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	h, err := readHeader(f)
+	h, _, err := readHeader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +138,7 @@ func TestUpdateSemantics(t *testing.T) {
 			f, h := newFile(t, dir, tt.method, tt.xff, rets)
 			var u updater
 			for _, b := range tt.batches {
-				if _, err := u.update(f, h, b, now); err != nil {
+				if _, err := u.update(f, h, nil, b, now); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -213,7 +216,7 @@ func TestUpdateMatchesWhisperPy(t *testing.T) {
 					pts = append(pts, Point{ts, v})
 					raw = append(raw, [2]float64{float64(ts), v})
 				}
-				if _, err := u.update(f, h, pts, now); err != nil {
+				if _, err := u.update(f, h, nil, pts, now); err != nil {
 					t.Fatal(err)
 				}
 				batches = append(batches, batch{now, raw})
