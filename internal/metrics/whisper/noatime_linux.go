@@ -1,0 +1,5 @@
+package whisper
+
+import "syscall"
+
+const oNoatime = syscall.O_NOATIME

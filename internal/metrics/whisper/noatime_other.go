@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package whisper
+
+const oNoatime = 0
