@@ -138,3 +138,25 @@ func BenchmarkNewState10kNodes100kTasks(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScaleDown10kTasks kills 5,000 of an app's 10,000 tasks spread
+// over 1,000 nodes in 3 zones, with zone GROUP_BY.
+func BenchmarkScaleDown10kTasks(b *testing.B) {
+	nodes := benchNodes(1000)
+	spec := AppSpec{ID: "big", Resources: Resources{CPUs: 0.1, MemMiB: 64}, Constraints: []Constraint{{"zone", GroupBy, ""}}}
+	tasks := make([]Task, 10_000)
+	for i := range tasks {
+		tasks[i] = Task{ID: fmt.Sprintf("task-%05d", i), App: "big", Node: nodes[(i*7)%len(nodes)].Name, Resources: spec.Resources}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		s, err := NewState(nodes, tasks, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if killed, err := ScaleDown(s, spec, 5000); err != nil || len(killed) != 5000 {
+			b.Fatalf("killed %d: %v", len(killed), err)
+		}
+	}
+}
