@@ -84,4 +84,3 @@ func Drain(s *State, node string, specs map[string]AppSpec) (DrainPlan, error) {
 	}
 	return plan, nil
 }
-
