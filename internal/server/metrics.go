@@ -51,8 +51,8 @@ func (s *Server) openMetrics() (*whisper.Cache, error) {
 		Logger: s.log.With("component", "metrics-cache"), Now: s.cfg.Now}), nil
 }
 
-// metricSink writes parsed points into the cache, grouped by series, and
-// adds new series to the name index.
+// metricSink writes parsed points into the cache and adds series new to
+// the cache to the name index (the index ignores names it has).
 type metricSink struct {
 	cache *whisper.Cache
 	index *index.Index
@@ -61,17 +61,16 @@ type metricSink struct {
 // Write implements ingest.Sink. The whole batch is refused when the cache
 // is full, so the caller can hold it and retry.
 func (m metricSink) Write(points []carbon.Point) error {
-	bySeries := make(map[string][]whisper.Point)
-	for _, p := range points {
-		bySeries[p.Name] = append(bySeries[p.Name], whisper.Point{Time: p.Time, Value: p.Value})
-	}
-	for name, pts := range bySeries {
-		if err := m.cache.Write(name, pts); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
+	err := m.cache.WriteMany(len(points), func(i int) (string, whisper.Point) {
+		p := &points[i]
+		return p.Name, whisper.Point{Time: p.Time, Value: p.Value}
+	}, func(name string) {
 		if !strings.Contains(name, ";") { // tagged series are not in the path index
 			m.index.Add(name)
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("write %d points: %w", len(points), err)
 	}
 	return nil
 }
