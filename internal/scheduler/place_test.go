@@ -391,6 +391,24 @@ func TestPlaceSpreads(t *testing.T) {
 	if p := place(t, s, app(), 1); p.Placements[0].Node != "n2" {
 		t.Errorf("placed on the loaded node %s", p.Placements[0].Node)
 	}
+	// On 100 nodes, more than Candidates, already loaded unevenly by other
+	// apps, 100 instances still land on 100 different nodes.
+	var hundred []Node
+	for i := range 100 {
+		hundred = append(hundred, node(fmt.Sprintf("h%03d", i)))
+	}
+	for seed := range uint64(5) {
+		s, err := NewState(hundred, nil, Options{Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			place(t, s, AppSpec{ID: fmt.Sprint("other", i), Resources: Resources{CPUs: 0.05 * float64(i+1), MemMiB: 10}}, 50)
+		}
+		if got := perNode(place(t, s, app(), 100)); len(got) != 100 {
+			t.Errorf("seed %d: 100 instances on %d nodes", seed, len(got))
+		}
+	}
 	// Twelve identical nodes, 100 instances: 8 or 9 each.
 	var nodes []Node
 	for i := range 12 {
