@@ -13,9 +13,6 @@ func (p *planner) text(r Rejection) string {
 	case RejectDrained:
 		return nodes(r.Nodes) + " drained"
 	case RejectConstraint:
-		if r.Constraint < 0 {
-			return "no node fits"
-		}
 		return p.spec.Constraints[r.Constraint].String() + " excludes " + nodes(r.Nodes)
 	case RejectCPUs:
 		unit := "CPUs"
@@ -40,6 +37,8 @@ func (p *planner) text(r Rejection) string {
 		}
 	case RejectNoNodes:
 		return "no nodes"
+	case RejectOther:
+		return "no node fits"
 	}
 	return r.Kind
 }

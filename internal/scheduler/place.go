@@ -407,9 +407,9 @@ func (p *planner) explain() []Rejection {
 		out = append(out, Rejection{Kind: k.kind, Constraint: k.constraint, Port: k.port, Ranges: k.ranges, Nodes: c})
 	}
 	if len(out) == 0 {
-		out = append(out, Rejection{Kind: RejectConstraint, Constraint: -1, Nodes: len(p.s.nodes)})
+		out = append(out, Rejection{Kind: RejectOther, Constraint: -1, Nodes: len(p.s.nodes)})
 	}
-	order := map[string]int{RejectDown: 0, RejectDrained: 1, RejectConstraint: 2, RejectCPUs: 3, RejectMem: 4, RejectDisk: 5, RejectPort: 6, RejectPorts: 7}
+	order := map[string]int{RejectDown: 0, RejectDrained: 1, RejectConstraint: 2, RejectCPUs: 3, RejectMem: 4, RejectDisk: 5, RejectPort: 6, RejectPorts: 7, RejectOther: 8}
 	slices.SortFunc(out, func(a, b Rejection) int {
 		if d := order[a.Kind] - order[b.Kind]; d != 0 {
 			return d

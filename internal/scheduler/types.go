@@ -132,6 +132,7 @@ const (
 	RejectPort       = "port"  // a fixed port is in use
 	RejectPorts      = "ports" // too few free ports in the node's ranges
 	RejectNoNodes    = "no-nodes"
+	RejectOther      = "other" // every node looked fit on a second look
 )
 
 // Rejection counts the nodes ruled out for one reason.
