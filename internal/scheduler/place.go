@@ -58,15 +58,34 @@ type planner struct {
 	fixed   []int // fixed host ports
 	nDyn    int   // dynamic port requests
 	counts  map[string]*fieldCount
-	cluster []string // per rule: the value CLUSTER without value settled on
-	full    map[string]bool
-	vals    []string
+	fcs     []*fieldCount // the values of counts
+	ruleFC  []*fieldCount // per rule on a label that is not static
+	cluster []string      // per rule: the value CLUSTER without value settled on
+	full    []bool        // per value id of the driving GROUP_BY: no room left
+	vals    []int32
 }
 
 // fieldCount counts the app's tasks per value of a label.
 type fieldCount struct {
-	byValue map[string]int32
+	fi      *fieldIndex
+	byID    []int32
 	present int // values with at least one task
+}
+
+// add adds d tasks on node idx to the count of its value.
+func (fc *fieldCount) add(idx int32, d int32) {
+	id := fc.fi.ids[idx]
+	if id < 0 {
+		return
+	}
+	before := fc.byID[id]
+	fc.byID[id] += d
+	switch {
+	case before == 0 && fc.byID[id] > 0:
+		fc.present++
+	case before > 0 && fc.byID[id] <= 0:
+		fc.present--
+	}
 }
 
 func newPlanner(s *State, spec AppSpec, rules []rule) *planner {
@@ -77,8 +96,8 @@ func newPlanner(s *State, spec AppSpec, rules []rule) *planner {
 		rules:   rules,
 		need:    [3]int64{milli(spec.CPUs), spec.MemMiB, spec.DiskMiB},
 		counts:  map[string]*fieldCount{},
+		ruleFC:  make([]*fieldCount, len(rules)),
 		cluster: make([]string, len(rules)),
-		full:    map[string]bool{},
 	}
 	for _, pr := range spec.Ports {
 		if pr.Port == 0 {
@@ -93,19 +112,21 @@ func newPlanner(s *State, spec AppSpec, rules []rule) *planner {
 			continue
 		}
 		p.dynamic = append(p.dynamic, r)
-		if !r.host && p.counts[r.Field] == nil {
-			p.counts[r.Field] = &fieldCount{byValue: map[string]int32{}}
+		if r.host {
+			continue
 		}
+		fc := p.counts[r.Field]
+		if fc == nil {
+			fi := s.field(r.Field)
+			fc = &fieldCount{fi: fi, byID: make([]int32, len(fi.values))}
+			p.counts[r.Field] = fc
+			p.fcs = append(p.fcs, fc)
+		}
+		p.ruleFC[r.index] = fc
 	}
 	for idx, c := range p.app.onNode {
-		labels := s.nodes[idx].labels
-		for field, fc := range p.counts {
-			if v, ok := labels[field]; ok {
-				if fc.byValue[v] == 0 {
-					fc.present++
-				}
-				fc.byValue[v] += c
-			}
+		for _, fc := range p.fcs {
+			fc.add(idx, c)
 		}
 	}
 	for i := range rules {
@@ -131,18 +152,25 @@ func (p *planner) mostCommon(r *rule) string {
 		}
 		return best
 	}
-	for v, n := range p.counts[r.Field].byValue {
-		consider(v, n)
+	fc := p.ruleFC[r.index]
+	for id, n := range fc.byID {
+		consider(fc.fi.values[id], n)
 	}
 	return best
 }
 
-// count returns how many of the app's tasks share the node's value v.
-func (p *planner) count(r *rule, idx int32, v string) int32 {
+// countAt returns how many of the app's tasks share the node's value of the
+// rule's field, and false when the node lacks the field.
+func (p *planner) countAt(r *rule, idx int32) (int32, bool) {
 	if r.host {
-		return p.app.onNode[idx]
+		return p.app.onNode[idx], true
 	}
-	return p.counts[r.Field].byValue[v]
+	fc := p.ruleFC[r.index]
+	id := fc.fi.ids[idx]
+	if id < 0 {
+		return 0, false
+	}
+	return fc.byID[id], true
 }
 
 // present returns how many values of the rule's field hold a task.
@@ -150,7 +178,7 @@ func (p *planner) present(r *rule) int {
 	if r.host {
 		return p.app.hosts
 	}
-	return p.counts[r.Field].present
+	return p.ruleFC[r.index].present
 }
 
 // minPresent returns the fewest tasks any value in use holds.
@@ -166,7 +194,7 @@ func (p *planner) minPresent(r *rule) int32 {
 			take(n)
 		}
 	} else {
-		for _, n := range p.counts[r.Field].byValue {
+		for _, n := range p.ruleFC[r.index].byID {
 			take(n)
 		}
 	}
@@ -175,19 +203,21 @@ func (p *planner) minPresent(r *rule) int32 {
 
 // ruleOK evaluates a rule that depends on where the app's tasks are.
 func (p *planner) ruleOK(r *rule, idx int32) bool {
-	v, ok := r.value(&p.s.nodes[idx])
+	c, ok := p.countAt(r, idx)
 	if !ok {
 		return false
 	}
-	c := p.count(r, idx, v)
 	switch r.Operator {
 	case Unique:
 		return c == 0
 	case MaxPer:
 		return int(c) < r.n
 	case Cluster:
-		t := p.cluster[r.index]
-		return t == "" || v == t
+		if t := p.cluster[r.index]; t != "" {
+			v, _ := r.value(&p.s.nodes[idx])
+			return v == t
+		}
+		return true
 	case GroupBy:
 		if r.drive {
 			return r.n == 0 || c == 0 || p.present(r) >= r.n
@@ -288,24 +318,27 @@ func (p *planner) load(idx int32) float64 {
 // the app's tasks that has a node with room.
 func (p *planner) pickGrouped(c *candidates, r *rule) (int32, bool) {
 	part := c.partition(p.s, r.Field)
-	fc := p.counts[r.Field]
+	fc := p.ruleFC[r.index]
+	if p.full == nil {
+		p.full = make([]bool, len(fc.byID))
+	}
 	p.vals = p.vals[:0]
-	for _, v := range part.values {
-		if !p.full[v] {
-			p.vals = append(p.vals, v)
+	for _, id := range part.ids {
+		if !p.full[id] {
+			p.vals = append(p.vals, id)
 		}
 	}
-	slices.SortStableFunc(p.vals, func(a, b string) int {
-		return int(fc.byValue[a]) - int(fc.byValue[b])
+	slices.SortStableFunc(p.vals, func(a, b int32) int {
+		return int(fc.byID[a]) - int(fc.byID[b])
 	})
-	for _, v := range p.vals {
-		if n := fc.byValue[v]; r.n > 0 && n > 0 && fc.present < r.n {
+	for _, id := range p.vals {
+		if n := fc.byID[id]; r.n > 0 && n > 0 && fc.present < r.n {
 			break
 		}
-		if idx, ok := p.search(part.lists[v]); ok {
+		if idx, ok := p.search(part.lists[id]); ok {
 			return idx, true
 		}
-		p.full[v] = true
+		p.full[id] = true
 	}
 	return -1, false
 }
@@ -315,13 +348,8 @@ func (p *planner) apply(idx int32) Placement {
 	s := p.s
 	n := &s.nodes[idx]
 	s.take(idx, p.app, p.need)
-	for field, fc := range p.counts {
-		if v, ok := n.labels[field]; ok {
-			if fc.byValue[v] == 0 {
-				fc.present++
-			}
-			fc.byValue[v]++
-		}
+	for _, fc := range p.fcs {
+		fc.add(idx, 1)
 	}
 	for i := range p.rules {
 		if r := &p.rules[i]; r.Operator == Cluster && r.Value == "" && p.cluster[i] == "" {

@@ -186,7 +186,12 @@ func (k *killer) group(value string) int32 {
 	if k.drive == nil || value == lostValue {
 		return 0
 	}
-	return k.p.counts[k.drive.Field].byValue[value]
+	fc := k.p.ruleFC[k.drive.index]
+	id, ok := fc.fi.byValue[value]
+	if !ok {
+		return 0
+	}
+	return fc.byID[id]
 }
 
 // top returns the bucket's heap with a fresh entry on top, or nil.
@@ -227,13 +232,8 @@ func (k *killer) next() (Task, bool) {
 	rec := n.tasks[0]
 	n.tasks = n.tasks[1:]
 	if n.idx >= 0 {
-		labels := k.s.nodes[n.idx].labels
-		for field, fc := range k.p.counts {
-			if v, ok := labels[field]; ok {
-				if fc.byValue[v]--; fc.byValue[v] == 0 {
-					fc.present--
-				}
-			}
+		for _, fc := range k.p.fcs {
+			fc.add(n.idx, -1)
 		}
 	}
 	t, _ := k.s.RemoveTask(rec.ID)
@@ -265,11 +265,10 @@ func (p *planner) breaks(idx int32) bool {
 			}
 			continue
 		}
-		v, ok := r.value(n)
+		c, ok := p.countAt(r, idx)
 		if !ok {
 			return true
 		}
-		c := p.count(r, idx, v)
 		switch r.Operator {
 		case Unique:
 			if c > 1 {
@@ -280,7 +279,7 @@ func (p *planner) breaks(idx int32) bool {
 				return true
 			}
 		case Cluster:
-			if t := p.cluster[i]; t != "" && v != t {
+			if v, _ := r.value(n); p.cluster[i] != "" && v != p.cluster[i] {
 				return true
 			}
 		}

@@ -33,7 +33,15 @@ type State struct {
 	tasks  map[string]*taskRec
 	apps   map[string]*appState
 	lists  map[string]*candidates // by staticKey
+	fields map[string]*fieldIndex // by label
 	limit  int
+}
+
+// fieldIndex numbers the values of a label across the nodes.
+type fieldIndex struct {
+	ids     []int32 // per node; -1 when the node lacks the label
+	values  []string
+	byValue map[string]int32
 }
 
 type nodeState struct {
@@ -70,8 +78,8 @@ type candidates struct {
 
 // partition splits candidates by a label's value.
 type partition struct {
-	values []string // sorted
-	lists  map[string]*candidates
+	ids   []int32       // value ids in the order of their values
+	lists []*candidates // by value id
 }
 
 // NewState builds the placement state from nodes and the tasks already on
@@ -84,6 +92,7 @@ func NewState(nodes []Node, tasks []Task, opts Options) (*State, error) {
 		tasks:  make(map[string]*taskRec, len(tasks)),
 		apps:   map[string]*appState{},
 		lists:  map[string]*candidates{},
+		fields: map[string]*fieldIndex{},
 		limit:  opts.Candidates,
 	}
 	if s.limit <= 0 {
@@ -287,23 +296,46 @@ func (c *candidates) partition(s *State, field string) *partition {
 	if p := c.groups[field]; p != nil {
 		return p
 	}
-	p := &partition{lists: map[string]*candidates{}}
+	fi := s.field(field)
+	p := &partition{lists: make([]*candidates, len(fi.values))}
 	for _, idx := range c.nodes {
-		v, ok := s.nodes[idx].labels[field]
-		if !ok {
+		id := fi.ids[idx]
+		if id < 0 {
 			continue
 		}
-		l := p.lists[v]
-		if l == nil {
-			l = &candidates{}
-			p.lists[v] = l
-			p.values = append(p.values, v)
+		if p.lists[id] == nil {
+			p.lists[id] = &candidates{}
+			p.ids = append(p.ids, id)
 		}
-		l.nodes = append(l.nodes, idx)
+		p.lists[id].nodes = append(p.lists[id].nodes, idx)
 	}
-	slices.Sort(p.values)
+	slices.SortFunc(p.ids, func(a, b int32) int { return strings.Compare(fi.values[a], fi.values[b]) })
 	c.groups[field] = p
 	return p
+}
+
+// field returns the numbering of a label's values, built on first use.
+func (s *State) field(name string) *fieldIndex {
+	if fi := s.fields[name]; fi != nil {
+		return fi
+	}
+	fi := &fieldIndex{ids: make([]int32, len(s.nodes)), byValue: map[string]int32{}}
+	for i := range s.nodes {
+		v, ok := s.nodes[i].labels[name]
+		if !ok {
+			fi.ids[i] = -1
+			continue
+		}
+		id, seen := fi.byValue[v]
+		if !seen {
+			id = int32(len(fi.values))
+			fi.values = append(fi.values, v)
+			fi.byValue[v] = id
+		}
+		fi.ids[i] = id
+	}
+	s.fields[name] = fi
+	return fi
 }
 
 func (n *nodeState) isInRange(p int) bool {
