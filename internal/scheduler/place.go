@@ -377,11 +377,12 @@ func (p *planner) apply(idx int32) Placement {
 }
 
 // lowestFree returns the lowest unused port of the node's ranges; the caller
-// has checked there is one.
+// has checked there is one and uses it.
 func (n *nodeState) lowestFree() int {
 	for _, r := range n.ranges {
-		for port := r.From; port <= r.To; port++ {
+		for port := max(r.From, n.hint); port <= r.To; port++ {
 			if !n.portUsed(port) {
+				n.hint = port + 1
 				return port
 			}
 		}

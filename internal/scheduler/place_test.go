@@ -343,6 +343,19 @@ func TestPlacePorts(t *testing.T) {
 			t.Errorf("ports %v, explain %q", got, p.Explain())
 		}
 	})
+	t.Run("freed ports are reused lowest first", func(t *testing.T) {
+		s := newState(t, []Node{{Name: "n", Capacity: Resources{CPUs: 4}, Ports: []PortRange{{31000, 31010}}}},
+			[]Task{{ID: "t1", App: "a", Node: "n", Ports: []int{31000}}})
+		spec := AppSpec{ID: "a", Ports: []PortRequest{{}}}
+		var got []int
+		got = append(got, place(t, s, spec, 1).Placements[0].Ports...)
+		s.RemoveTask("t1")
+		got = append(got, place(t, s, spec, 1).Placements[0].Ports...)
+		got = append(got, place(t, s, spec, 1).Placements[0].Ports...)
+		if want := []int{31001, 31000, 31002}; !slices.Equal(got, want) {
+			t.Errorf("ports %v, want %v", got, want)
+		}
+	})
 	t.Run("removed task frees its ports", func(t *testing.T) {
 		s := newState(t, []Node{{Name: "n", Capacity: Resources{CPUs: 4}, Ports: []PortRange{{31000, 31000}}}},
 			[]Task{{ID: "t", App: "a", Node: "n", Ports: []int{31000}}})

@@ -53,6 +53,7 @@ type nodeState struct {
 	free    [3]int64
 	used    map[int]struct{} // host ports in use
 	inRange int              // free ports within ranges
+	hint    int              // every port of the ranges below it is used
 	drained bool
 	down    bool
 }
@@ -367,6 +368,7 @@ func (n *nodeState) freePort(p int) {
 	delete(n.used, p)
 	if n.isInRange(p) {
 		n.inRange++
+		n.hint = min(n.hint, p)
 	}
 }
 
