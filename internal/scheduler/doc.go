@@ -71,6 +71,11 @@
 //
 // # Drain and scale down
 //
+// Placements charge their node in the State but are not tasks: Drain and
+// ScaleDown see the tasks the State was built with and those added with
+// AddTask (a reconciler adds placements once they have task IDs, or builds a
+// new State each pass).
+//
 // Drain marks a node drained and moves its tasks: each is taken out of the
 // State and one instance of its app is placed elsewhere under the app's spec.
 // ScaleDown picks the tasks to kill, in order: tasks on unknown or down nodes,

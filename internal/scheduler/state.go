@@ -84,8 +84,9 @@ type partition struct {
 }
 
 // NewState builds the placement state from nodes and the tasks already on
-// them. Tasks on nodes not in the list are kept (they count for their app's
-// constraints and are first to go on scale down) but use no node's resources.
+// them, shuffling the nodes with opts.Seed. Tasks on nodes not in the list are
+// kept, first to go on scale down, but use no node's resources and count for
+// no constraint, as they have no field values.
 func NewState(nodes []Node, tasks []Task, opts Options) (*State, error) {
 	s := &State{
 		nodes:  make([]nodeState, len(nodes)),
