@@ -13,7 +13,11 @@ func (p *planner) text(r Rejection) string {
 	case RejectDrained:
 		return nodes(r.Nodes) + " drained"
 	case RejectConstraint:
-		return p.spec.Constraints[r.Constraint].String() + " excludes " + nodes(r.Nodes)
+		c := p.spec.Constraints[r.Constraint]
+		if t := p.cluster[r.Constraint]; c.Operator == Cluster && c.Value == "" && t != "" {
+			return fmt.Sprintf("%s, settled on %q, excludes %s", c, t, nodes(r.Nodes))
+		}
+		return c.String() + " excludes " + nodes(r.Nodes)
 	case RejectCPUs:
 		unit := "CPUs"
 		if p.spec.CPUs == 1 {
