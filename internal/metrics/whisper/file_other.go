@@ -13,3 +13,5 @@ func openRaw(path string) (rawFile, error) {
 }
 
 func defaultMaxOpenFiles() int { return 256 }
+
+func preallocate(uintptr, int64) (bool, error) { return false, nil }

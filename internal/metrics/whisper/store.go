@@ -360,7 +360,8 @@ func readHeader(f io.ReaderAt) (header, int64, error) {
 }
 
 // create makes a new whisper file for name with whisper.py's layout,
-// preallocated with zeros unless the Store is sparse. It fails if the file
+// unless the Store is sparse preallocated with fallocate(2) where the file
+// system has it (carbon's WHISPER_FALLOCATE_CREATE), else with zeros. It fails if the file
 // appeared meanwhile (the caller holds the path's lock, so only another
 // process can race it).
 func (s *Store) create(name, path string) error {
@@ -385,7 +386,13 @@ func (s *Store) create(name, path string) error {
 	if _, err := f.Write(hdr); err != nil {
 		return fail(err)
 	}
-	if s.sparse {
+	prealloc := false
+	if !s.sparse {
+		if prealloc, err = preallocate(f.Fd(), size); err != nil {
+			return fail(err)
+		}
+	}
+	if s.sparse || prealloc {
 		if err := f.Truncate(size); err != nil {
 			return fail(err)
 		}

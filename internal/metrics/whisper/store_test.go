@@ -3,6 +3,7 @@ package whisper
 import (
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -226,4 +227,29 @@ func TestWindowMatchesStore(t *testing.T) {
 			t.Fatalf("range %v: store %d/%d/%d, window %d/%d/%d", r, got.Start, got.Step, len(got.Values), want.Start, want.Step, len(want.Values))
 		}
 	}
+}
+
+func TestCreatePreallocated(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(Options{Root: root, Schemas: Schemas{{Name: "p", Retentions: []Retention{{10, 360}, {60, 1440}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().Unix()
+	if err := s.Write("pre.a", []Point{{now - 30, 4}}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "pre", "a.wsp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(16 + 2*12 + (360+1440)*12); fi.Size() != want {
+		t.Fatalf("size %d, want %d", fi.Size(), want)
+	}
+	got, err := s.Fetch("pre.a", now-60, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSeries(t, got, map[int64]float64{now - 30 - mod(now-30, 10): 4}, 10)
 }

@@ -1,5 +1,0 @@
-package whisper
-
-import "syscall"
-
-const oNoatime = syscall.O_NOATIME

@@ -1,5 +1,0 @@
-//go:build unix && !linux
-
-package whisper
-
-const oNoatime = 0
