@@ -4,7 +4,7 @@
 // which tasks die when an app scales down. It does no I/O, starts no
 // goroutines and reads no clock; the server's reconciler builds a State from
 // the store, calls Place, Drain or ScaleDown, and persists what they return.
-// It imports only the standard library.
+// It imports only the standard library and corral/internal/api.
 //
 // # Resources and ports
 //
