@@ -329,7 +329,7 @@ func f2(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f
 
 // perfLabelText quotes a perfdata label when it needs it.
 func perfLabelText(l string) string {
-	if strings.ContainsAny(l, " '=") {
+	if l == "" || strings.ContainsAny(l, " \t\r\n'=") {
 		return "'" + strings.ReplaceAll(l, "'", "''") + "'"
 	}
 	return l
