@@ -144,7 +144,9 @@ func TestMemorySwapLoad(t *testing.T) {
 	}
 	lp := func(args Args, cores int, l1, l5, l15 float64) Probe {
 		p := mustProbe(t, "load", args).(*loadProbe)
-		p.read = func(context.Context) (*load.AvgStat, error) { return &load.AvgStat{Load1: l1, Load5: l5, Load15: l15}, nil }
+		p.read = func(context.Context) (*load.AvgStat, error) {
+			return &load.AvgStat{Load1: l1, Load5: l5, Load15: l15}, nil
+		}
 		p.cores = func(context.Context) (int, error) { return cores, nil }
 		return p
 	}
