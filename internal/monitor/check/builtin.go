@@ -161,7 +161,7 @@ func (r *reader) number(name string, def float64) float64 {
 // percent reads a number in 0..100.
 func (r *reader) percent(name string, def float64) float64 {
 	f := r.number(name, def)
-	if f < 0 || f > 100 {
+	if _, given := r.args[name]; given && (f < 0 || f > 100) {
 		r.fe.Add(name, "must be a percentage from 0 to 100")
 	}
 	return f

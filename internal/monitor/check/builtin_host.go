@@ -54,10 +54,14 @@ func parseDisk(a Args) (Probe, api.FieldErrors) {
 	p := &diskProbe{path: r.str("path", "")}
 	p.warn = r.percent("warning", 80)
 	p.crit = r.percent("critical", 90)
+	r.ordered("warning", p.warn, p.crit)
+	_, iw := a["inode_warning"]
+	_, ic := a["inode_critical"]
 	p.inodeWarn = r.percent("inode_warning", p.warn)
 	p.inodeCrit = r.percent("inode_critical", p.crit)
-	r.ordered("warning", p.warn, p.crit)
-	r.ordered("inode_warning", p.inodeWarn, p.inodeCrit)
+	if iw || ic {
+		r.ordered("inode_warning", p.inodeWarn, p.inodeCrit)
+	}
 	p.partitions = realMounts
 	p.usage = disk.UsageWithContext
 	return p, r.done()
