@@ -452,3 +452,29 @@ func TestDrawTransparentBackground(t *testing.T) {
 		t.Errorf("background pixel = %v, want transparent", c)
 	}
 }
+
+func TestDrawOddInputs(t *testing.T) {
+	inf := Series{Name: "inf", Start: 0, Step: 10, Values: []float64{1, math.Inf(1), 3, math.Inf(-1), 5}}
+	allNaN := constant("nan", 20, math.NaN(), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+	zeroStep := Series{Name: "zero step", Start: 100, Step: 0, Values: []float64{1, 2, 3}}
+	shifted := Series{Name: "later", Start: 50, Step: 5, Values: []float64{4, 4, 4}}
+	huge := constant("huge", 10, 1e300)
+	queries := []string{
+		"width=1&height=1", "width=10&height=10&title=T&vtitle=V", "width=40&height=5",
+		"yAxisSide=right", "logBase=10&yMin=1", "hideYAxis=true", "hideAxes=true", "hideGrid=true",
+		"areaMode=all&areaAlpha=0.3&lineMode=staircase", "areaMode=stacked&drawNullAsZero=true",
+		"fontName=Courier&fontBold=true&fontItalic=true&fontSize=30", "yMin=10&yMax=0",
+		"template=plain&title=a%0Ab&vtitle=c%0Ad&vtitleRight=e",
+	}
+	sets := [][]Series{{inf}, {allNaN}, {zeroStep, shifted}, {huge}, {inf, allNaN, zeroStep, shifted}}
+	for _, q := range queries {
+		for i, s := range sets {
+			for _, format := range []string{"png", "svg"} {
+				err := Draw(io.Discard, format, s, opts(t, q))
+				if err != nil && !strings.HasPrefix(err.Error(), "logBase:") {
+					t.Errorf("%s, set %d, %s: %v", q, i, format, err)
+				}
+			}
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/image/colornames"
 )
 
 // Graphite's defaults (graphite-web render API and graphTemplates.conf).
@@ -69,10 +71,15 @@ func templates() map[string]template {
 }
 
 // ParseColor reads a Graphite color: a name from graphite-web's list
-// ("blue", "darkgrey", ...) or hex "rrggbb" / "rrggbbaa", with or without '#'.
+// ("blue", "darkgrey", ...), else an SVG/CSS color name ("navy", "teal",
+// as carbonapi accepts), or hex "rrggbb" / "rrggbbaa", with or without '#'.
 func ParseColor(s string) (color.NRGBA, error) {
-	if c, ok := colorAliases()[strings.ToLower(s)]; ok {
+	name := strings.ToLower(s)
+	if c, ok := colorAliases()[name]; ok {
 		return c, nil
+	}
+	if c, ok := colornames.Map[name]; ok {
+		return color.NRGBA{c.R, c.G, c.B, c.A}, nil
 	}
 	h := strings.TrimPrefix(s, "#")
 	if len(h) == 6 || len(h) == 8 {

@@ -163,6 +163,7 @@ func TestParseColor(t *testing.T) {
 		{"DarkRed", color.NRGBA{255, 0, 0, 255}, true},
 		{"#00ff00", color.NRGBA{0, 255, 0, 255}, true},
 		{"00ff0040", color.NRGBA{0, 255, 0, 0x40}, true},
+		{"navy", color.NRGBA{0, 0, 128, 255}, true}, // SVG name, as carbonapi accepts
 		{"#abc", color.NRGBA{}, false},
 		{"", color.NRGBA{}, false},
 		{"gggggg", color.NRGBA{}, false},

@@ -111,13 +111,16 @@ func (r *renderer) prepare(series []Series) error {
 		if l.step <= 0 {
 			l.step = 1
 		}
-		l.raw = s.Values
-		if r.o.DrawNullAsZero {
-			l.raw = make([]float64, len(s.Values))
-			for j, v := range s.Values {
-				if !math.IsNaN(v) {
-					l.raw[j] = v
-				}
+		// ±Inf cannot be placed on an axis: drawn as missing.
+		l.raw = make([]float64, len(s.Values))
+		for j, v := range s.Values {
+			switch {
+			case !math.IsNaN(v) && !math.IsInf(v, 0):
+				l.raw[j] = v
+			case r.o.DrawNullAsZero:
+				l.raw[j] = 0
+			default:
+				l.raw[j] = math.NaN()
 			}
 		}
 		switch r.o.AreaMode {
