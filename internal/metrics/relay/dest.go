@@ -223,26 +223,35 @@ func (r *Relay) send(ctx context.Context, d *dest) {
 					log.Warn("cannot connect; queueing", "err", err, "retry", backoff)
 					failing = true
 				}
-				if !sleep(ctx, backoff) {
+				if !r.opts.Sleep(ctx, backoff) {
 					r.shutdown(d, nil, batch, log)
 					return
 				}
 				backoff = min(2*backoff, r.opts.MaxBackoff)
 				continue
 			}
-			if failing {
-				log.Info("connected")
-				failing = false
-			}
-			backoff = r.opts.MinBackoff
 		}
 		if err := cn.writeBatch(batch, r.opts.WriteTimeout); err != nil {
-			log.Warn("write failed; reconnecting to send the batch again", "err", err, "points", len(batch))
+			if !failing {
+				log.Warn("write failed; reconnecting to send the batch again", "err", err, "points", len(batch))
+				failing = true
+			}
 			cn.close(d)
 			cn = nil
-			failing = true
+			// A destination that accepts and then drops connections must
+			// not be redialled in a tight loop.
+			if !r.opts.Sleep(ctx, backoff) {
+				r.shutdown(d, nil, batch, log)
+				return
+			}
+			backoff = min(2*backoff, r.opts.MaxBackoff)
 			continue
 		}
+		if failing {
+			log.Info("sending again")
+			failing = false
+		}
+		backoff = r.opts.MinBackoff
 		d.done(batch)
 		batch = nil
 	}

@@ -62,6 +62,9 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush when Run's context ends;
 	// 0 means 2 s.
 	ShutdownTimeout time.Duration
+	// Sleep waits out a reconnect backoff and reports whether it completed
+	// (false when ctx ended); nil uses a timer. Tests inject it.
+	Sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // DestStats are the counters of one destination, for self metrics.
@@ -114,6 +117,9 @@ func New(opts Options) (*Relay, error) {
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
 	}
 	if opts.Dial == nil {
 		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}

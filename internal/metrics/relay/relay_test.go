@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -377,5 +378,57 @@ func TestAppendLine(t *testing.T) {
 		if err != nil || p.Value != tt.v {
 			t.Errorf("ParseLine(%q) = %v, %v; want value %v", got, p, err, tt.v)
 		}
+	}
+}
+
+func TestRelayBackoff(t *testing.T) {
+	// Every dial fails, or every connection fails on write (a destination
+	// that accepts and drops connections): the waits double from
+	// MinBackoff up to MaxBackoff and reset after a successful write.
+	tests := []struct {
+		name string
+		dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	}{
+		{"dial fails", func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("connection refused")
+		}},
+		{"write fails", func(context.Context, string, string) (net.Conn, error) {
+			c, peer := net.Pipe()
+			_ = peer.Close()
+			return c, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var waits []time.Duration
+			sleepFn := func(_ context.Context, d time.Duration) bool {
+				waits = append(waits, d)
+				if len(waits) == 8 {
+					cancel()
+					return false
+				}
+				return true
+			}
+			r, err := New(Options{Destinations: []string{"carbon.invalid:2003"}, Dial: tt.dial, Sleep: sleepFn,
+				MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, FlushInterval: time.Millisecond,
+				ShutdownTimeout: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Write(points("b", 0, 5))
+			if err := r.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ms := time.Millisecond
+			want := []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second, time.Second, time.Second}
+			if !reflect.DeepEqual(waits, want) {
+				t.Errorf("waits = %v, want %v", waits, want)
+			}
+			if st := r.Stats()[0]; st.Sent != 0 || st.Dropped != 5 {
+				t.Errorf("stats = %+v, want the 5 points dropped at shutdown", st)
+			}
+		})
 	}
 }
