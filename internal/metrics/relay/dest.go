@@ -151,10 +151,20 @@ func (cn *conn) close(d *dest) {
 	d.setConnected(false, cn.gen)
 }
 
-// writeBatch writes the points as plaintext lines and flushes them.
-func (cn *conn) writeBatch(batch []carbon.Point, timeout time.Duration) error {
+// writeBatch writes the points as plaintext lines (or pickle messages of
+// up to 500 points) and flushes them.
+func (cn *conn) writeBatch(batch []carbon.Point, pickle bool, timeout time.Duration) error {
 	if err := cn.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
+	}
+	if pickle {
+		for i := 0; i < len(batch); i += pickleChunk {
+			cn.buf = AppendPickle(cn.buf[:0], batch[i:min(i+pickleChunk, len(batch))])
+			if _, err := cn.bw.Write(cn.buf); err != nil {
+				return err
+			}
+		}
+		return cn.bw.Flush()
 	}
 	for _, p := range batch {
 		cn.buf = AppendLine(cn.buf[:0], p)
@@ -231,7 +241,7 @@ func (r *Relay) send(ctx context.Context, d *dest) {
 				continue
 			}
 		}
-		if err := cn.writeBatch(batch, r.opts.WriteTimeout); err != nil {
+		if err := cn.writeBatch(batch, r.pickle, r.opts.WriteTimeout); err != nil {
 			if !failing {
 				log.Warn("write failed; reconnecting to send the batch again", "err", err, "points", len(batch))
 				failing = true
@@ -280,7 +290,7 @@ func (r *Relay) shutdown(d *dest, cn *conn, batch []carbon.Point, log *slog.Logg
 		cn, err = r.dial(ctx, d)
 	}
 	if err == nil {
-		err = cn.writeBatch(points, time.Until(deadlineOf(ctx)))
+		err = cn.writeBatch(points, r.pickle, time.Until(deadlineOf(ctx)))
 		cn.close(d)
 	}
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package relay forwards metrics to external carbon destinations (go-carbon,
-// carbon-cache, VictoriaMetrics, graphite-clickhouse) over the plaintext
-// protocol, the way carbon-relay does: every destination has a bounded
+// carbon-cache, VictoriaMetrics, graphite-clickhouse) over the plaintext or
+// pickle protocol, the way carbon-relay does: every destination has a bounded
 // queue, points that do not fit are dropped and counted (ingest never
 // blocks), and one TCP connection per destination is kept up with
 // reconnects and exponential backoff.
@@ -62,6 +62,9 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush when Run's context ends;
 	// 0 means 2 s.
 	ShutdownTimeout time.Duration
+	// Protocol is "line" (plaintext, carbon's port 2003; the default) or
+	// "pickle" (carbon's port 2004, what carbon-relay sends by default).
+	Protocol string
 	// Sleep waits out a reconnect backoff and reports whether it completed
 	// (false when ctx ended); nil uses a timer. Tests inject it.
 	Sleep func(ctx context.Context, d time.Duration) bool
@@ -86,6 +89,8 @@ type Relay struct {
 	all []int
 	// byRaw maps a destination as written in a rule to its index.
 	byRaw map[string]int
+
+	pickle bool // Protocol is "pickle"
 
 	routeMu    sync.Mutex
 	routeCache map[string][]int
@@ -118,6 +123,12 @@ func New(opts Options) (*Relay, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	switch opts.Protocol {
+	case "", "line", "plaintext":
+	case "pickle":
+	default:
+		return nil, fmt.Errorf("relay: protocol %q: want line or pickle", opts.Protocol)
+	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
@@ -129,7 +140,8 @@ func New(opts Options) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, log: log.With("component", "relay"), byRaw: map[string]int{}, routeCache: map[string][]int{}}
+	r := &Relay{opts: opts, log: log.With("component", "relay"), byRaw: map[string]int{}, routeCache: map[string][]int{},
+		pickle: opts.Protocol == "pickle"}
 	byAddr := map[string]int{}
 	add := func(raw string) (int, error) {
 		if i, ok := r.byRaw[raw]; ok {

@@ -319,6 +319,7 @@ func TestNewErrors(t *testing.T) {
 		{"bad port", Options{Destinations: []string{"carbon.example:99999"}}, `port "99999"`},
 		{"negative queue", Options{Destinations: []string{"a:1"}, QueueSize: -1}, "queue size -1"},
 		{"bad rule destination", Options{Rules: []Rule{{Name: "r", Destinations: []string{"x"}}}}, "rule [r]"},
+		{"bad protocol", Options{Destinations: []string{"a:1"}, Protocol: "udp"}, `protocol "udp"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,5 +431,52 @@ func TestRelayBackoff(t *testing.T) {
 				t.Errorf("stats = %+v, want the 5 points dropped at shutdown", st)
 			}
 		})
+	}
+}
+
+func TestRelayPickle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []carbon.Point, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var all []carbon.Point
+		for len(all) < 1203 {
+			frame, err := carbon.ReadPickleFrame(c, 0)
+			if err != nil {
+				break
+			}
+			ps, err := carbon.ParsePickle(frame)
+			if err != nil {
+				break
+			}
+			all = append(all, ps...)
+		}
+		got <- all
+	}()
+	r, _, _ := start(t, Options{Destinations: []string{ln.Addr().String()}, Protocol: "pickle"})
+	want := points("pickled", 0, 1200)
+	want = append(want,
+		carbon.Point{Name: "big.time", Value: -2.5, Time: 1 << 33}, // beyond int32: LONG1
+		carbon.Point{Name: "ünïcode.name", Value: 1e300, Time: 5},
+		carbon.Point{Name: "zero", Value: 0, Time: 0},
+	)
+	r.Write(want)
+	all := <-got
+	if !reflect.DeepEqual(all, want) {
+		t.Errorf("received %d points, want %d; first difference:", len(all), len(want))
+		for i := range min(len(all), len(want)) {
+			if all[i] != want[i] {
+				t.Errorf("point %d = %+v, want %+v", i, all[i], want[i])
+				break
+			}
+		}
 	}
 }
