@@ -102,12 +102,12 @@ const (
 
 // Status is what a driver knows about a task.
 type Status struct {
-	State    State     `json:"state"`
-	PID      int       `json:"pid,omitempty"`
-	ExitCode int       `json:"exit_code"`
-	Signal   string    `json:"signal,omitempty"` // "SIGKILL" when killed by a signal
-	OOM      bool      `json:"oom,omitempty"`    // killed for exceeding its memory limit
-	Stopped  bool      `json:"stopped,omitempty"` // ended by Stop, not by itself
+	State    State  `json:"state"`
+	PID      int    `json:"pid,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`  // "SIGKILL" when killed by a signal
+	OOM      bool   `json:"oom,omitempty"`     // killed for exceeding its memory limit
+	Stopped  bool   `json:"stopped,omitempty"` // ended by Stop, not by itself
 	// Reason says in words why a task failed or could not start: "exit code
 	// 3", "killed by SIGKILL", "OOM: exceeded 128 MiB", "image shop/api:1.4
 	// not found", "exec: ./api: no such file or directory".
