@@ -1,7 +1,8 @@
 // Package graph draws Graphite-style line graphs (PNG and SVG) of rendered
 // series for the render API's format=png|svg and `corral metrics graph`.
 // The render package and the CLI import it; it imports only the plotting
-// library (gonum.org/v1/plot's vg canvases and Liberation fonts).
+// library: gonum.org/v1/plot's vg canvases (PNG through its gg rasterizer,
+// SVG) and Liberation fonts, and golang.org/x/image's color names.
 //
 // The layout follows graphite-web's glyph.py LineGraph: title on top, the
 // legend below the graph, value labels chosen by graphite's "pretty step"
