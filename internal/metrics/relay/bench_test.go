@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,10 +47,24 @@ func countingSink(b *testing.B) (addr string, lines *atomic.Int64) {
 // BenchmarkRelay measures points per second from Write to a loopback
 // carbon receiver (lines counted there), with a producer that waits when
 // the queue is half full so that nothing is dropped.
-func BenchmarkRelay(b *testing.B) {
+func BenchmarkRelay(b *testing.B) { benchRelay(b, false) }
+
+// BenchmarkRelayRules routes every point through relay rules (a pattern
+// rule that continues and the default rule) to the same sink.
+func BenchmarkRelayRules(b *testing.B) { benchRelay(b, true) }
+
+func benchRelay(b *testing.B, withRules bool) {
 	addr, received := countingSink(b)
 	const queue = 1 << 20
-	r, err := New(Options{Destinations: []string{addr}, QueueSize: queue, FlushInterval: time.Millisecond})
+	opts := Options{Destinations: []string{addr}, QueueSize: queue, FlushInterval: time.Millisecond}
+	if withRules {
+		opts.Destinations = nil
+		opts.Rules = []Rule{
+			{Name: "cpu", Pattern: regexp.MustCompile(`(?i)\.cpu\.`), Destinations: []string{addr}, Continue: true},
+			{Name: "default", Destinations: []string{addr}},
+		}
+	}
+	r, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
