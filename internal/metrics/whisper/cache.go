@@ -95,6 +95,9 @@ type Cache struct {
 type shard struct {
 	mu     sync.Mutex
 	series map[string]*entry
+	// minSince is at most the oldest since of the queued series (0: none
+	// queued), so a flusher skips a shard with nothing old enough.
+	minSince int64
 	// flushMu is held while this shard's points are written, so Run's
 	// flusher and Close never write one series concurrently.
 	flushMu sync.Mutex
@@ -105,6 +108,7 @@ type entry struct {
 	queued   []Point // waiting
 	inflight []Point // taken by a flusher, not yet in the file
 	since    int64   // unix nanoseconds when queued became non-empty
+	hint     int     // capacity for a new queued slice: the last batch's size and a quarter
 }
 
 // NewCache returns a Cache writing to store.
@@ -234,8 +238,14 @@ func (c *Cache) add(sh *shard, name string, now int64, points ...Point) bool {
 	}
 	if len(e.queued) == 0 {
 		e.since = now
+		if sh.minSince == 0 || now < sh.minSince {
+			sh.minSince = now
+		}
 		if len(e.inflight) == 0 {
 			c.nseries.Add(1)
+		}
+		if cap(e.queued) == 0 { // room for as many as last time
+			e.queued = make([]Point, 0, max(e.hint, len(points), 4))
 		}
 	}
 	e.queued = append(e.queued, points...)
@@ -299,6 +309,11 @@ func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.
 	old := now - c.maxAge.Nanoseconds()
 	var batch []due
 	sh.mu.Lock()
+	pressure := c.total.Load() >= c.max/2
+	if !all && !pressure && (sh.minSince == 0 || sh.minSince > old) {
+		sh.mu.Unlock()
+		return 0
+	}
 	avg := 0
 	if !all {
 		pts, n := 0, 0
@@ -313,10 +328,11 @@ func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.
 		}
 		// Below half the bound only old points are written, so series
 		// are batched up to MaxAge.
-		if c.total.Load() < c.max/2 {
+		if !pressure {
 			avg = math.MaxInt
 		}
 	}
+	minSince := int64(0)
 	for name, e := range sh.series {
 		switch {
 		case len(e.queued) == 0:
@@ -326,11 +342,16 @@ func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.
 			continue
 		case all, len(e.queued) >= avg, e.since <= old:
 		default:
+			if minSince == 0 || e.since < minSince {
+				minSince = e.since
+			}
 			continue
 		}
 		e.inflight, e.queued = e.queued, nil
+		e.hint = len(e.inflight) + len(e.inflight)/4
 		batch = append(batch, due{name, e.inflight})
 	}
+	sh.minSince = minSince
 	sh.mu.Unlock()
 	for i, d := range batch {
 		if pace != nil && !all {
@@ -354,6 +375,9 @@ func (c *Cache) requeue(sh *shard, batch []due) {
 		e := sh.series[d.name]
 		e.queued = append(e.inflight, e.queued...)
 		e.inflight = nil
+		if sh.minSince == 0 || e.since < sh.minSince {
+			sh.minSince = e.since
+		}
 	}
 }
 
