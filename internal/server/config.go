@@ -50,6 +50,12 @@ type Config struct {
 	// MetricsCachePoints bounds the metrics write-back cache (points in
 	// memory; what a crash can lose at most).
 	MetricsCachePoints int
+	// MetricsRelay are carbon destinations (host:port) that get every
+	// point; MetricsRelayRules is a carbon relay-rules.conf routing points
+	// by name. MetricsRelayQueue bounds each destination's queue (points).
+	MetricsRelay      []string
+	MetricsRelayRules string
+	MetricsRelayQueue int
 
 	// AdminTokenFile, when set, is where the first admin token is written on
 	// first start (mode 0600). Default <DataDir>/admin.token.
@@ -78,5 +84,6 @@ func Defaults() Config {
 		AgentCertTTL:       30 * 24 * time.Hour,
 		MaxBodyBytes:       4 << 20,
 		MetricsCachePoints: 1_000_000,
+		MetricsRelayQueue:  100_000,
 	}
 }

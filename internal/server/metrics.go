@@ -97,9 +97,10 @@ func (s *Server) reportMetrics(_ context.Context, node string, reports []api.Rep
 	if len(points) == 0 {
 		return rejected, nil
 	}
-	if err := (metricSink{s.metrics, s.index}).Write(points); err != nil {
+	if err := s.sink().Write(points); err != nil {
 		return nil, api.Errorf(http.StatusServiceUnavailable, "metric cache: %v", err)
 	}
+	s.agentPoints.Add(int64(len(points)))
 	return rejected, nil
 }
 

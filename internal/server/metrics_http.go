@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"corral/internal/api"
 	"corral/internal/httpapi"
 	"corral/internal/metrics/carbon"
@@ -182,4 +184,41 @@ func (s *Server) selfCounters() selfCounters {
 
 // sink is where every ingested point goes: carbon receivers, HTTP, agents
 // and the self metrics all write through it.
-func (s *Server) sink() ingest.Sink { return metricSink{s.metrics, s.index} }
+func (s *Server) sink() ingest.Sink {
+	var local ingest.Sink = metricSink{s.metrics, s.index}
+	if s.relay != nil {
+		return relaySink{local: local, relay: s.relay}
+	}
+	return local
+}
+
+// pipelineCollector exports the metric pipeline's counters that the carbon
+// receivers and the cache collector do not: points taken over HTTP and from
+// agents, rejected HTTP lines, series in the cache and file updates.
+type pipelineCollector struct{ s *Server }
+
+var (
+	pipelinePointsDesc   = prometheus.NewDesc("corral_metrics_points_received_total", "Points received, by source (http: POST /api/v1/metrics; agent: host metrics and StatsD reports).", []string{"source"}, nil)
+	pipelineRejectedDesc = prometheus.NewDesc("corral_metrics_http_rejected_total", "Lines or entries of POST /api/v1/metrics that could not be parsed.", nil, nil)
+	cacheSeriesDesc      = prometheus.NewDesc("corral_metrics_cache_series", "Series with points in the metrics write-back cache.", nil, nil)
+	cacheUpdatesDesc     = prometheus.NewDesc("corral_metrics_file_updates_total", "Whisper file updates (one writes all queued points of a series).", nil, nil)
+	cacheFailedDesc      = prometheus.NewDesc("corral_metrics_points_failed_total", "Points that could not be written to their whisper file.", nil, nil)
+)
+
+func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pipelinePointsDesc
+	ch <- pipelineRejectedDesc
+	ch <- cacheSeriesDesc
+	ch <- cacheUpdatesDesc
+	ch <- cacheFailedDesc
+}
+
+func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(pipelinePointsDesc, prometheus.CounterValue, float64(c.s.httpPoints.Load()), "http")
+	ch <- prometheus.MustNewConstMetric(pipelinePointsDesc, prometheus.CounterValue, float64(c.s.agentPoints.Load()), "agent")
+	ch <- prometheus.MustNewConstMetric(pipelineRejectedDesc, prometheus.CounterValue, float64(c.s.httpRejected.Load()))
+	st := c.s.metrics.Stats()
+	ch <- prometheus.MustNewConstMetric(cacheSeriesDesc, prometheus.GaugeValue, float64(st.Series))
+	ch <- prometheus.MustNewConstMetric(cacheUpdatesDesc, prometheus.CounterValue, float64(st.Updates))
+	ch <- prometheus.MustNewConstMetric(cacheFailedDesc, prometheus.CounterValue, float64(st.FailedPoints))
+}

@@ -24,6 +24,7 @@ import (
 	"corral/internal/etcd"
 	"corral/internal/ledger"
 	"corral/internal/metrics/index"
+	"corral/internal/metrics/relay"
 	"corral/internal/metrics/ingest"
 	"corral/internal/metrics/whisper"
 	"corral/internal/pki"
@@ -68,6 +69,7 @@ type Server struct {
 	agents  prometheus.Gauge
 	reports reportHandlers
 	recv    *ingest.Receivers
+	relay   *relay.Relay // nil without --metrics-relay(-rules)
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -197,7 +199,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
 	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen}, &etcdCollector{etcd: s.etcd})
 	s.reports = s.builtinReports()
-	s.reg.MustRegister(&cacheCollector{cache: s.metrics})
+	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
+	if s.relay, err = s.openRelay(); err != nil {
+		return err
+	}
+	if s.relay != nil {
+		s.reg.MustRegister(&relayCollector{relay: s.relay})
+		g.Go(func() error { return s.relay.Run(gctx) })
+	}
 	g.Go(func() error { return s.metrics.Run(gctx) })
 	g.Go(func() error { return s.loadIndex(gctx) })
 
