@@ -275,8 +275,9 @@ func (c *Cache) flusher(ctx context.Context, w int) {
 	defer tick.Stop()
 	for {
 		n := 0
+		p := c.policy(false)
 		for i := w; i < shards; i += c.workers {
-			n += c.flushShard(ctx, &c.shards[i], false, pace)
+			n += c.flushShard(ctx, &c.shards[i], p, pace)
 		}
 		if ctx.Err() != nil {
 			return
@@ -298,49 +299,47 @@ type due struct {
 	pts  []Point
 }
 
-// flushShard writes the due series of one shard: all of them when all is
-// set, else those holding a point older than MaxAge and those with at
-// least the average number of queued points. It returns the number of
-// series written.
-func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.Ticker) int {
+// policy is what one flusher pass writes: every series when all is set,
+// else those holding a point queued at or before old and those with at
+// least minPoints queued.
+type policy struct {
+	all       bool
+	old       int64 // unix nanoseconds
+	minPoints int
+}
+
+// policy returns the policy for a pass starting now: below half of
+// MaxPoints only series older than MaxAge are written, so that series
+// gather points up to MaxAge; above it also every series holding at least
+// the average number of points, the biggest batches first in effect.
+func (c *Cache) policy(all bool) policy {
+	p := policy{all: all, old: c.now().UnixNano() - c.maxAge.Nanoseconds(), minPoints: math.MaxInt}
+	if total := c.total.Load(); total >= c.max/2 {
+		p.minPoints = int(max(total/max(c.nseries.Load(), 1), 1))
+	}
+	return p
+}
+
+// flushShard writes the series of one shard that p selects. It returns
+// the number of series written.
+func (c *Cache) flushShard(ctx context.Context, sh *shard, p policy, pace *time.Ticker) int {
 	sh.flushMu.Lock()
 	defer sh.flushMu.Unlock()
-	now := c.now().UnixNano()
-	old := now - c.maxAge.Nanoseconds()
 	var batch []due
 	sh.mu.Lock()
-	pressure := c.total.Load() >= c.max/2
-	if !all && !pressure && (sh.minSince == 0 || sh.minSince > old) {
+	if !p.all && p.minPoints == math.MaxInt && (sh.minSince == 0 || sh.minSince > p.old) {
 		sh.mu.Unlock()
 		return 0
-	}
-	avg := 0
-	if !all {
-		pts, n := 0, 0
-		for _, e := range sh.series {
-			if len(e.queued) > 0 {
-				pts += len(e.queued)
-				n++
-			}
-		}
-		if n > 0 {
-			avg = max(pts/n, 1)
-		}
-		// Below half the bound only old points are written, so series
-		// are batched up to MaxAge.
-		if !pressure {
-			avg = math.MaxInt
-		}
 	}
 	minSince := int64(0)
 	for name, e := range sh.series {
 		switch {
 		case len(e.queued) == 0:
-			if len(e.inflight) == 0 && e.since < old {
+			if len(e.inflight) == 0 && e.since < p.old {
 				delete(sh.series, name)
 			}
 			continue
-		case all, len(e.queued) >= avg, e.since <= old:
+		case p.all, len(e.queued) >= p.minPoints, e.since <= p.old:
 		default:
 			if minSince == 0 || e.since < minSince {
 				minSince = e.since
@@ -354,7 +353,7 @@ func (c *Cache) flushShard(ctx context.Context, sh *shard, all bool, pace *time.
 	sh.minSince = minSince
 	sh.mu.Unlock()
 	for i, d := range batch {
-		if pace != nil && !all {
+		if pace != nil && !p.all {
 			select {
 			case <-ctx.Done():
 				c.requeue(sh, batch[i:])
@@ -437,8 +436,9 @@ func (c *Cache) Close() error {
 	before := c.failed.Load()
 	for c.total.Load() > 0 {
 		n := 0
+		p := c.policy(true)
 		for i := range c.shards {
-			n += c.flushShard(context.Background(), &c.shards[i], true, nil)
+			n += c.flushShard(context.Background(), &c.shards[i], p, nil)
 		}
 		if n == 0 { // points still held by a running flusher
 			time.Sleep(time.Millisecond)
