@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"corral/internal/api"
 	"corral/internal/monitor/event"
@@ -28,9 +29,18 @@ const schema = `CREATE TABLE IF NOT EXISTS monitor_events (
 	PRIMARY KEY (entity, check_name)
 ) WITHOUT ROWID`
 
+// cacheKiB is the page cache of the connection Save writes on: upserts of
+// tens of thousands of events a second read the table's b-tree, and
+// SQLite's 2 MiB default makes them go to the OS for pages.
+const cacheKiB = 64 << 10
+
 // Store is an event.Store over SQLite. It is safe for concurrent use.
 type Store struct {
 	db *sql.DB
+	// wmu guards wconn, the connection batches are written on (with a
+	// large page cache), taken from db's pool on first use.
+	wmu   sync.Mutex
+	wconn *sql.Conn
 }
 
 var _ event.Store = (*Store)(nil)
@@ -65,8 +75,24 @@ func (s *Store) Save(ctx context.Context, events []api.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wconn == nil {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("save events: %w", err)
+		}
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", cacheKiB)); err != nil {
+			c.Close()
+			return fmt.Errorf("save events: set cache size: %w", err)
+		}
+		s.wconn = c
+	}
+	tx, err := s.wconn.BeginTx(ctx, nil)
 	if err != nil {
+		// The connection may be broken: take a fresh one next time.
+		s.wconn.Close()
+		s.wconn = nil
 		return fmt.Errorf("save events: %w", err)
 	}
 	defer tx.Rollback()
@@ -132,6 +158,19 @@ func (s *Store) List(ctx context.Context, f event.Filter) ([]api.Event, error) {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return out, nil
+}
+
+// Close returns the write connection to the pool; the Store may be used
+// again afterwards. It does not close the *sql.DB.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wconn == nil {
+		return nil
+	}
+	err := s.wconn.Close()
+	s.wconn = nil
+	return err
 }
 
 // Delete removes the event of (entity, check); a missing one is not an error.
