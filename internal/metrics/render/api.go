@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -103,17 +104,17 @@ func truthy(s string) bool {
 // writeJSON answers with v as JSON, indented with pretty=1, wrapped in the
 // jsonp callback when one is given.
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
-	var body []byte
-	var err error
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	if truthy(r.Form.Get("pretty")) {
-		body, err = json.MarshalIndent(v, "", "  ")
-	} else {
-		body, err = json.Marshal(v)
+		enc.SetIndent("", "  ")
 	}
-	if err != nil {
+	if err := enc.Encode(v); err != nil {
 		httpError(w, http.StatusInternalServerError, "encode response: "+err.Error())
 		return
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	ctype := "application/json"
 	if cb := r.Form.Get("jsonp"); cb != "" {
 		if !validJSONP(cb) {

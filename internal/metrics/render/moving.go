@@ -168,11 +168,17 @@ func registered(name string) (interfaces.Function, bool) {
 }
 
 // registerOverrides installs overrides into carbonapi's registry. It runs
-// once, under registerOnce, after functions.New.
+// once, under registerOnce, after functions.New and rewrite.New.
 func registerOverrides() {
 	ov := overrides()
 	for _, name := range sortedKeys(ov) {
 		metadata.RegisterFunctionWithFilename(name, "corral", ov[name])
+	}
+	metadata.FunctionMD.RLock()
+	inner, ok := metadata.FunctionMD.RewriteFunctions["applyByNode"]
+	metadata.FunctionMD.RUnlock()
+	if ok {
+		metadata.RegisterRewriteFunctionWithFilename("applyByNode", "corral", dedupRewrite{inner})
 	}
 }
 

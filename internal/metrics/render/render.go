@@ -18,6 +18,7 @@ import (
 	"github.com/ansel1/merry"
 	"github.com/go-graphite/carbonapi/expr"
 	"github.com/go-graphite/carbonapi/expr/functions"
+	"github.com/go-graphite/carbonapi/expr/rewrite"
 	"github.com/go-graphite/carbonapi/expr/types"
 	"github.com/go-graphite/carbonapi/limiter"
 	"github.com/go-graphite/carbonapi/pkg/parser"
@@ -69,14 +70,15 @@ type Handler struct {
 	maxRange  int64 // seconds
 }
 
-// registerOnce guards carbonapi's function registration: functions.New and
-// RegisterFunction write into carbonapi's process-wide metadata registry
-// (metadata.FunctionMD), so it is done once per process however many
-// Handlers are built.
+// registerOnce guards carbonapi's function registration: functions.New,
+// rewrite.New and RegisterFunction write into carbonapi's process-wide
+// metadata registry (metadata.FunctionMD), so it is done once per process
+// however many Handlers are built.
 var registerOnce sync.Once
 
 func registerFunctions() {
 	functions.New(map[string]string{})
+	rewrite.New(map[string]string{}) // applyByNode, aboveSeries
 	registerOverrides()
 }
 

@@ -177,6 +177,17 @@ func TestRenderExpressions(t *testing.T) {
 		// after the callback ("sum;dc=east").
 		{"groupByTags(seriesByTag('name=cpu'),'sum','dc')", []wantSeries{std("sum;dc=east", repeat(1+2, 6)), std("sum;dc=west", repeat(3, 6))}},
 		{"nonNegativeDerivative(a.b.c1)", []wantSeries{std("nonNegativeDerivative(a.b.c1)", deriv(c1, true, 1))}},
+		// applyByNode is one of carbonapi's rewrite functions.
+		{"applyByNode(servers.*.cpu.*,1,'sumSeries(%.cpu.*)')", []wantSeries{
+			std("sumSeries(servers.db1.cpu.*)", []float64{4, nan, 4, 4, 4, 4}),
+			std("sumSeries(servers.web1.cpu.*)", repeat(1+2, 6)),
+			std("sumSeries(servers.web2.cpu.*)", repeat(3, 6)),
+		}},
+		{"applyByNode(servers.*.cpu.*,1,'maxSeries(%.cpu.*)','%.max')", []wantSeries{
+			std("servers.db1.max", []float64{4, nan, 4, 4, 4, 4}),
+			std("servers.web1.max", repeat(2, 6)),
+			std("servers.web2.max", repeat(3, 6)),
+		}},
 		// Style functions pass series through unchanged.
 		{"color(lineWidth(alias(a.b.c1,'x'),3),'red')", []wantSeries{std("x", c1)}},
 		{"nope.*", nil},

@@ -61,3 +61,25 @@ func (f fastSum) Do(ctx context.Context, eval interfaces.Evaluator, e parser.Exp
 }
 
 func (fastSum) Description() map[string]types.FunctionDescription { return nil }
+
+// dedupRewrite wraps carbonapi's applyByNode, which yields one target per
+// input series; graphite-web applies the template once per distinct prefix.
+type dedupRewrite struct{ inner interfaces.RewriteFunction }
+
+func (f dedupRewrite) Do(ctx context.Context, eval interfaces.Evaluator, e parser.Expr, from, until int64, values map[parser.MetricRequest][]*types.MetricData) (bool, []string, error) {
+	ok, targets, err := f.inner.Do(ctx, eval, e, from, until, values)
+	if err != nil || !ok {
+		return ok, targets, err
+	}
+	seen := make(map[string]bool, len(targets))
+	out := targets[:0:0]
+	for _, t := range targets {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return ok, out, nil
+}
+
+func (dedupRewrite) Description() map[string]types.FunctionDescription { return nil }
