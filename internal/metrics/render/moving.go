@@ -132,7 +132,8 @@ func (f movingWindow) Description() map[string]types.FunctionDescription { retur
 // where carbonapi v0.18 differs from graphite-web: the graph-style
 // pass-throughs and threshold (see style.go), the moving window family,
 // derivative and countSeries (each checked against graphite-web's results
-// in render_test.go), and a faster sumSeries (see sum.go).
+// in render_test.go), timeShift's series names, and a faster sumSeries (see
+// sum.go).
 // Descriptions of the moving functions stay carbonapi's (same parameters).
 func overrides() map[string]interfaces.Function {
 	m := map[string]interfaces.Function{
@@ -150,6 +151,9 @@ func overrides() map[string]interfaces.Function {
 	m["derivative"] = derivative{}
 	if inner, ok := registered("countSeries"); ok {
 		m["countSeries"] = countSeries{inner}
+	}
+	if inner, ok := registered("timeShift"); ok {
+		m["timeShift"] = timeShiftName{inner}
 	}
 	for _, name := range []string{"sumSeries", "sum"} {
 		if inner, ok := registered(name); ok {

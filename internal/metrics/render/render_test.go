@@ -166,7 +166,9 @@ func TestRenderExpressions(t *testing.T) {
 		{"divideSeries(a.b.c2,a.b.c1)", []wantSeries{std("divideSeries(a.b.c2,a.b.c1)", ratio(c2, c1, 1))}},
 		{"divideSeries(a.b.c1,nope)", []wantSeries{std("divideSeries(a.b.c1,MISSING)", repeat(nan, 6))}},
 		// The value 10 s earlier: nothing before t0.
-		{"timeShift(a.b.c1,'10s')", []wantSeries{std("timeShift(a.b.c1,'-10',false)", append([]float64{nan}, c1[:5]...))}},
+		{"timeShift(a.b.c1,'10s')", []wantSeries{std(`timeShift(a.b.c1, "-10s")`, append([]float64{nan}, c1[:5]...))}},
+		{"timeShift(a.b.c1,'-20s')", []wantSeries{std(`timeShift(a.b.c1, "-20s")`, append([]float64{nan, nan}, c1[:4]...))}},
+		{"timeShift(alias(a.b.c1,'x,y'),'10s')", []wantSeries{std(`timeShift(x,y, "-10s")`, append([]float64{nan}, c1[:5]...))}},
 		{"keepLastValue(a.b.c1)", []wantSeries{std("keepLastValue(a.b.c1)", []float64{1, 2, 2, 4, 5, 6})}},
 		{"transformNull(a.b.c1,-1)", []wantSeries{std("transformNull(a.b.c1,-1)", []float64{1, 2, -1, 4, 5, 6})}},
 		{"absolute(scale(a.b.c1,-1))", []wantSeries{std("absolute(scale(a.b.c1,-1))", c1)}},

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"math"
+	"strings"
 
 	fconfig "github.com/go-graphite/carbonapi/expr/functions/config"
 	"github.com/go-graphite/carbonapi/expr/helper"
@@ -83,3 +84,30 @@ func (f dedupRewrite) Do(ctx context.Context, eval interfaces.Evaluator, e parse
 }
 
 func (dedupRewrite) Description() map[string]types.FunctionDescription { return nil }
+
+// timeShiftName wraps carbonapi's timeShift to name series as graphite-web
+// does, timeShift(a.b, "-1h"), instead of timeShift(a.b,'-3600',false).
+type timeShiftName struct{ inner interfaces.Function }
+
+func (f timeShiftName) Do(ctx context.Context, eval interfaces.Evaluator, e parser.Expr, from, until int64, values map[parser.MetricRequest][]*types.MetricData) ([]*types.MetricData, error) {
+	res, err := f.inner.Do(ctx, eval, e, from, until, values)
+	if err != nil || e.ArgsLen() < 2 {
+		return res, err
+	}
+	shift, err := e.GetStringNamedOrPosArgDefault("timeShift", 1, "")
+	if err != nil || shift == "" {
+		return res, nil
+	}
+	if shift[0] >= '0' && shift[0] <= '9' {
+		shift = "-" + shift
+	}
+	for _, r := range res {
+		inner, ok := strings.CutPrefix(r.Name, "timeShift(")
+		if i := strings.LastIndex(inner, ",'"); ok && i >= 0 {
+			r.Name = `timeShift(` + inner[:i] + `, "` + shift + `")`
+		}
+	}
+	return res, nil
+}
+
+func (timeShiftName) Description() map[string]types.FunctionDescription { return nil }
