@@ -1,0 +1,193 @@
+package exec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"corral/internal/driver"
+)
+
+// Files in a task's state directory <StateDir>/<task-id>/.
+const (
+	specFile   = "spec.json"      // written by Start, read by the supervisor
+	statusFile = "status.json"    // written by the supervisor
+	superLog   = "supervisor.log" // the supervisor's own stdout/stderr
+)
+
+// state is status.json: the driver's Status plus what the supervisor knows.
+type state struct {
+	driver.Status
+	SupervisorPID int    `json:"supervisor_pid"`
+	PGID          int    `json:"pgid,omitempty"`
+	StartError    string `json:"start_error,omitempty"` // the task never ran
+	Final         bool   `json:"final,omitempty"`       // the supervisor is done
+}
+
+// launch is spec.json: everything the supervisor needs.
+type launch struct {
+	Spec    driver.Spec `json:"spec"`
+	Cgroups cgroups     `json:"cgroups"`
+}
+
+// handleData is driver.Handle.Data for exec.
+type handleData struct {
+	Dir           string `json:"dir"`
+	SupervisorPID int    `json:"supervisor_pid"`
+}
+
+// writeJSON writes v to path atomically (temp file and rename).
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readState(dir string) (state, error) {
+	var s state
+	b, err := os.ReadFile(filepath.Join(dir, statusFile))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("read %s: %w", filepath.Join(dir, statusFile), err)
+	}
+	return s, nil
+}
+
+// signalNames names the signals a task is likely to die of.
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
+	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
+	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+	syscall.SIGXCPU: "SIGXCPU", syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGSYS: "SIGSYS",
+}
+
+// SignalName returns "SIGKILL" for syscall.SIGKILL, "signal 40" for one
+// without a name here.
+func SignalName(s syscall.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+// exitInfo is how a task's process ended.
+type exitInfo struct {
+	Code     int
+	Signal   string // "" when it exited
+	OOM      bool
+	MemMiB   int64
+	ViaShell bool // Cmd ran under sh -c: 127 and 126 are sh's
+}
+
+// Reason words why a task ended: "" for exit code 0, "exit code 3", "killed
+// by SIGKILL", "OOM: exceeded 128 MiB", "command not found (exit code 127)".
+func Reason(e exitInfo) string {
+	switch {
+	case e.OOM && e.MemMiB > 0:
+		return fmt.Sprintf("OOM: exceeded %d MiB", e.MemMiB)
+	case e.OOM:
+		return "OOM"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.Code == 0:
+		return ""
+	case e.ViaShell && e.Code == 127:
+		return "command not found (exit code 127)"
+	case e.ViaShell && e.Code == 126:
+		return "command not executable (exit code 126)"
+	}
+	return fmt.Sprintf("exit code %d", e.Code)
+}
+
+// TaskEnv is the environment of a task: PATH, the spec's Env, then what
+// Corral sets (these win): PORT0..n, PORT (= PORT0), PORTS, PORT_<NAME>,
+// HOST (the spec's HOST, else the node name), CORRAL_APP_ID, CORRAL_TASK_ID,
+// CORRAL_NODE, CORRAL_SANDBOX. The result is sorted, as os/exec takes it.
+func TaskEnv(spec driver.Spec) []string {
+	env := map[string]string{
+		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME": spec.Sandbox,
+	}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	ports := make([]string, 0, len(spec.Ports))
+	for i, p := range spec.Ports {
+		v := strconv.Itoa(p.Host)
+		ports = append(ports, v)
+		env["PORT"+strconv.Itoa(i)] = v
+		if i == 0 {
+			env["PORT"] = v
+		}
+		if p.Name != "" {
+			env["PORT_"+envName(p.Name)] = v
+		}
+	}
+	if len(ports) > 0 {
+		env["PORTS"] = strings.Join(ports, ",")
+	}
+	if spec.Env["HOST"] == "" {
+		env["HOST"] = spec.Node
+	}
+	env["CORRAL_APP_ID"] = spec.App
+	env["CORRAL_TASK_ID"] = spec.ID
+	env["CORRAL_NODE"] = spec.Node
+	env["CORRAL_SANDBOX"] = spec.Sandbox
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// envName turns a port name into an env suffix: "http-alt" → "HTTP_ALT".
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// alive says whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no /proc: trust kill(0)
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return true
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func nowOr(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}
