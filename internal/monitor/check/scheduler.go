@@ -73,6 +73,10 @@ type Scheduler struct {
 	cmdSem chan struct{}
 	wake   chan struct{}
 
+	// idle, when set (by tests), is called with the loop's time each time
+	// the loop is about to wait.
+	idle func(now time.Time)
+
 	mu      sync.Mutex
 	entries map[string]*entry
 	running map[string]bool
@@ -233,6 +237,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		var timer <-chan time.Time
 		if wait >= 0 {
 			timer = s.clock.After(wait)
+		}
+		if s.idle != nil {
+			s.idle(now)
 		}
 		select {
 		case <-ctx.Done():
