@@ -77,3 +77,31 @@ func BenchmarkFind1M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTagsAddKnown is the ingest hot path: a point for a tagged series
+// the database already holds.
+func BenchmarkTagsAddKnown(b *testing.B) {
+	tg := NewTags()
+	names := make([]string, 10_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("cpu.user;dc=dc%d;host=host%04d", i%3, i)
+		tg.Add(names[i])
+	}
+	i := 0
+	for b.Loop() {
+		tg.Add(names[i%len(names)])
+		i++
+	}
+}
+
+func BenchmarkTagsFindSeries(b *testing.B) {
+	tg := NewTags()
+	for i := range 100_000 {
+		tg.Add(fmt.Sprintf("cpu.user;dc=dc%d;host=host%05d;env=%s", i%3, i, []string{"prod", "dev"}[i%2]))
+	}
+	for b.Loop() {
+		if got, err := tg.FindSeries([]string{"dc=dc1", "env=prod", "host=~host0"}); err != nil || len(got) == 0 {
+			b.Fatal(len(got), err)
+		}
+	}
+}

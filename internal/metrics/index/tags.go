@@ -103,6 +103,13 @@ func NewTags() *Tags {
 // persisted database the new name is appended to its file (buffered; see
 // OpenTags).
 func (t *Tags) Add(name string) bool {
+	// Fast path for the common case on ingest: a known canonical name.
+	t.mu.RLock()
+	_, known := t.series[name]
+	t.mu.RUnlock()
+	if known {
+		return false
+	}
 	tags, err := ParseTagged(name)
 	if err != nil {
 		return false
@@ -267,31 +274,31 @@ func (t *Tags) FindSeries(exprs []string) ([]string, error) {
 
 // find evaluates parsed expressions; the caller holds the read lock.
 func (t *Tags) find(es []TagExpr) []string {
-	// Start from the smallest candidate set a non-empty-matching expression
-	// gives: an equality's value list, or every series holding the tag.
-	var cands []string
+	// Start from the smallest candidate set: an equality's series list if
+	// there is one (a map lookup), else the series whose value of the first
+	// non-empty-matching expression's tag matches (a scan of its values).
 	best := -1
 	for i := range es {
-		e := &es[i]
-		if e.matchesEmpty() {
-			continue
-		}
-		vals := t.byTag[e.Tag]
-		var c []string
-		if e.op == opEq {
-			c = vals[e.Value]
-		} else {
-			for v, names := range vals {
-				if e.Match(v) {
-					c = append(c, names...)
-				}
+		if es[i].op == opEq && es[i].Value != "" {
+			if best < 0 || len(t.byTag[es[i].Tag][es[i].Value]) < len(t.byTag[es[best].Tag][es[best].Value]) {
+				best = i
 			}
 		}
-		if best < 0 || len(c) < len(cands) {
-			cands, best = c, i
+	}
+	var cands []string
+	if best >= 0 {
+		cands = t.byTag[es[best].Tag][es[best].Value]
+	} else {
+		for i := range es {
+			if !es[i].matchesEmpty() {
+				best = i
+				break
+			}
 		}
-		if len(cands) == 0 {
-			return nil
+		for v, names := range t.byTag[es[best].Tag] {
+			if es[best].Match(v) {
+				cands = append(cands, names...)
+			}
 		}
 	}
 	var out []string
@@ -299,10 +306,7 @@ func (t *Tags) find(es []TagExpr) []string {
 		s := t.series[name]
 		ok := true
 		for i := range es {
-			if i == best {
-				continue
-			}
-			if !es[i].Match(s.tags[es[i].Tag]) {
+			if i != best && !es[i].Match(s.tags[es[i].Tag]) {
 				ok = false
 				break
 			}
