@@ -237,6 +237,10 @@ func status(st *container.State, memLimit int64, stopped bool) driver.Status {
 	}
 	s.State = driver.StateExited
 	s.PID = 0
+	if s.FinishedAt.Before(s.StartedAt) {
+		// The engine stamps the start after a quick task already ended.
+		s.FinishedAt = s.StartedAt
+	}
 	if st.ExitCode > 128 && st.ExitCode < 128+65 {
 		s.Signal = signalName(st.ExitCode - 128)
 	}

@@ -233,6 +233,11 @@ func TestStatus(t *testing.T) {
 			want: driver.Status{State: driver.StateExited, ExitCode: 3, Reason: "exit code 3", StartedAt: t0, FinishedAt: t1},
 		},
 		{
+			name: "finished before started: clamped",
+			st:   &container.State{Status: "exited", ExitCode: 1, StartedAt: finished, FinishedAt: started},
+			want: driver.Status{State: driver.StateExited, ExitCode: 1, Reason: "exit code 1", StartedAt: t1, FinishedAt: t1},
+		},
+		{
 			name: "killed by SIGKILL",
 			st:   &container.State{Status: "exited", ExitCode: 137},
 			want: driver.Status{State: driver.StateExited, ExitCode: 137, Signal: "SIGKILL", Reason: "killed by SIGKILL"},
