@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -52,10 +51,12 @@ func (s *Server) openMetrics() (*whisper.Cache, error) {
 }
 
 // metricSink writes parsed points into the cache and adds series new to
-// the cache to the name index (the index ignores names it has).
+// the cache to the name index, or tagged ones to the tag index (both
+// ignore names they have).
 type metricSink struct {
 	cache *whisper.Cache
 	index *index.Index
+	tags  *index.Tags
 }
 
 // Write implements ingest.Sink. The whole batch is refused when the cache
@@ -65,7 +66,9 @@ func (m metricSink) Write(points []carbon.Point) error {
 		p := &points[i]
 		return p.Name, whisper.Point{Time: p.Time, Value: p.Value}
 	}, func(name string) {
-		if !strings.Contains(name, ";") { // tagged series are not in the path index
+		if index.IsTagged(name) { // found by seriesByTag, not by path
+			m.tags.Add(name)
+		} else {
 			m.index.Add(name)
 		}
 	})

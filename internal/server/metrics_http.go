@@ -185,7 +185,7 @@ func (s *Server) selfCounters() selfCounters {
 // sink is where every ingested point goes: carbon receivers, HTTP, agents
 // and the self metrics all write through it.
 func (s *Server) sink() ingest.Sink {
-	var local ingest.Sink = metricSink{s.metrics, s.index}
+	var local ingest.Sink = metricSink{cache: s.metrics, index: s.index, tags: s.tags}
 	if s.relay != nil {
 		return relaySink{local: local, relay: s.relay}
 	}

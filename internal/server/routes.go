@@ -59,6 +59,7 @@ func (s *Server) routes(a *httpapi.API) {
 		a.Query(m+" /metrics/expand", api.RoleViewer, s.handleExpand)
 	}
 	a.Query("GET /metrics/index.json", api.RoleViewer, s.handleIndexJSON)
+	s.renderRoutes(a) // /render, /functions, /tags/...
 	a.Data("POST /api/v1/metrics", api.RoleOperator, s.handleMetricsIngest)
 
 }

@@ -26,6 +26,7 @@ import (
 	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
 	"corral/internal/metrics/relay"
+	"corral/internal/metrics/render"
 	"corral/internal/metrics/whisper"
 	"corral/internal/pki"
 	"corral/internal/resource"
@@ -70,6 +71,8 @@ type Server struct {
 	reports reportHandlers
 	recv    *ingest.Receivers
 	relay   *relay.Relay // nil without --metrics-relay(-rules)
+	tags    *index.Tags
+	render  *render.Handler
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -164,6 +167,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.tags, err = s.openTags(); err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.tags.Close(); err != nil {
+			s.log.Error("write metric tag index", "err", err)
+		}
+	}()
+	if s.render, err = s.openRender(); err != nil {
+		return err
+	}
 	// Stopping flushes the metric cache to the whisper files, after every
 	// receiver has stopped.
 	defer func() {
@@ -209,6 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.metrics.Run(gctx) })
 	g.Go(func() error { return s.loadIndex(gctx) })
+	g.Go(func() error { return s.flushTags(gctx) })
 
 	httpSrv, httpLn, err := s.httpServer()
 	if err != nil {
