@@ -31,12 +31,12 @@ const testNode = "test-node"
 // engine is the tests' own dockerd, shared by every test of a package
 // run: started by the first test that needs it, stopped by TestMain.
 type engine struct {
-	once    sync.Once
-	dir     string
-	host    string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	skip    string // why the tests that need it skip
+	once   sync.Once
+	dir    string
+	host   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	skip   string // why the tests that need it skip
 }
 
 // theEngine is the package run's dockerd; TestMain owns its lifetime.
