@@ -33,7 +33,11 @@ type store struct {
 	maxPoints   int64 // per request, 0: unlimited
 }
 
-var _ zipper.CarbonZipper = (*store)(nil)
+var (
+	_ zipper.CarbonZipper = (*store)(nil)
+	_ Fetcher             = (*whisper.Cache)(nil)
+	_ Fetcher             = (*whisper.Store)(nil)
+)
 
 // errTooManyPoints is returned (as a 400) when a request would fetch more
 // than Options.MaxPoints points.
@@ -238,10 +242,10 @@ func (s *store) fetchOne(r *pb.FetchRequest, name string) (*types.MetricData, er
 	if err != nil {
 		return nil, &fetchError{name, err}
 	}
-	step := ser.Step
-	if step <= 0 {
-		step = 1
+	if ser.Step <= 0 {
+		return nil, nil // outside the retention: no series, as graphite-web
 	}
+	step := ser.Step
 	return &types.MetricData{
 		FetchResponse: pb.FetchResponse{
 			Name:              name,
