@@ -74,6 +74,7 @@ func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
 	fs.IntVar(&c.MetricsCachePoints, "metrics-cache-points", c.MetricsCachePoints, "points the metrics write-back cache holds at most (what a crash can lose)")
 	fs.StringSliceVar(&c.MetricsRelay, "metrics-relay", c.MetricsRelay, "carbon destination host:port that gets every metric point, e.g. a go-carbon or VictoriaMetrics (repeatable)")
 	fs.StringVar(&c.MetricsRelayRules, "metrics-relay-rules", c.MetricsRelayRules, "carbon relay-rules.conf: send points matching a pattern to destinations")
+	fs.StringVar(&c.MetricsRelayProtocol, "metrics-relay-protocol", c.MetricsRelayProtocol, "how the relay sends: line (carbon plaintext, port 2003) or pickle (port 2004)")
 	fs.IntVar(&c.MetricsRelayQueue, "metrics-relay-queue", c.MetricsRelayQueue, "points queued per relay destination while it is slow or away; more are dropped and counted")
 	fs.StringVar(&c.EtcdClientAddr, "etcd-client-addr", c.EtcdClientAddr, "client address of the embedded etcd")
 	fs.StringVar(&c.EtcdPeerAddr, "etcd-peer-addr", c.EtcdPeerAddr, "peer address of the embedded etcd")

@@ -56,6 +56,9 @@ type Config struct {
 	MetricsRelay      []string
 	MetricsRelayRules string
 	MetricsRelayQueue int
+	// MetricsRelayProtocol is "line" (plaintext, to a :2003) or "pickle"
+	// (to a :2004, as carbon-relay's destinations usually are).
+	MetricsRelayProtocol string
 
 	// AdminTokenFile, when set, is where the first admin token is written on
 	// first start (mode 0600). Default <DataDir>/admin.token.
@@ -71,19 +74,20 @@ type Config struct {
 // Defaults returns the Config of a production server (DESIGN.md §2).
 func Defaults() Config {
 	return Config{
-		DataDir:            "/var/lib/corral",
-		HTTPAddr:           ":7700",
-		AgentAddr:          ":7701",
-		CarbonAddr:         ":2003",
-		PickleAddr:         ":2004",
-		EtcdClientAddr:     "127.0.0.1:2379",
-		EtcdPeerAddr:       "127.0.0.1:2380",
-		EtcdReadyTimeout:   30 * time.Second,
-		LeaseTTL:           15 * time.Second,
-		HeartbeatInterval:  5 * time.Second,
-		AgentCertTTL:       30 * 24 * time.Hour,
-		MaxBodyBytes:       4 << 20,
-		MetricsCachePoints: 1_000_000,
-		MetricsRelayQueue:  100_000,
+		DataDir:              "/var/lib/corral",
+		HTTPAddr:             ":7700",
+		AgentAddr:            ":7701",
+		CarbonAddr:           ":2003",
+		PickleAddr:           ":2004",
+		EtcdClientAddr:       "127.0.0.1:2379",
+		EtcdPeerAddr:         "127.0.0.1:2380",
+		EtcdReadyTimeout:     30 * time.Second,
+		LeaseTTL:             15 * time.Second,
+		HeartbeatInterval:    5 * time.Second,
+		AgentCertTTL:         30 * 24 * time.Hour,
+		MaxBodyBytes:         4 << 20,
+		MetricsCachePoints:   1_000_000,
+		MetricsRelayQueue:    100_000,
+		MetricsRelayProtocol: "line",
 	}
 }

@@ -19,7 +19,7 @@ func (s *Server) openRelay() (*relay.Relay, error) {
 		return nil, nil
 	}
 	opts := relay.Options{Destinations: s.cfg.MetricsRelay, QueueSize: s.cfg.MetricsRelayQueue,
-		Logger: s.log.With("component", "relay")}
+		Protocol: s.cfg.MetricsRelayProtocol, Logger: s.log.With("component", "relay")}
 	if p := s.cfg.MetricsRelayRules; p != "" {
 		f, err := os.Open(p)
 		if err != nil {
