@@ -56,7 +56,7 @@ type Driver struct {
 	now     func() time.Time
 
 	mu      sync.Mutex
-	stopped map[string]bool // container IDs that Stop ended
+	stopped map[string]bool // IDs of the containers Stop ended
 }
 
 var (
@@ -239,7 +239,7 @@ func (d *Driver) Inspect(ctx context.Context, h driver.Handle) (driver.Status, e
 	if res.Container.HostConfig != nil {
 		memLimit = res.Container.HostConfig.Memory
 	}
-	return status(res.Container.State, memLimit, d.wasStopped(res.Container.ID, ref)), nil
+	return status(res.Container.State, memLimit, d.wasStopped(res.Container.ID)), nil
 }
 
 // gone is the Status of a container the engine no longer has.
@@ -252,29 +252,36 @@ func (d *Driver) gone(ref string) driver.Status {
 	}
 }
 
-func (d *Driver) wasStopped(refs ...string) bool {
+// wasStopped reports whether Stop ended the container with ID id.
+func (d *Driver) wasStopped(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, r := range refs {
-		if d.stopped[r] {
-			return true
-		}
-	}
-	return false
+	return d.stopped[id]
 }
 
 // Stop asks the engine to stop the container: its stop signal (SIGTERM
 // unless the image says otherwise), then SIGKILL after grace (rounded up
 // to whole seconds). Stopping an ended or removed container is not an
-// error. The Status of a stopped container says Stopped (as long as this
-// Driver lives: the engine does not record who stopped a container).
+// error, and does not make it Stopped. The Status of a container Stop
+// ended says Stopped as long as this Driver lives: the engine does not
+// record who stopped a container.
 func (d *Driver) Stop(ctx context.Context, h driver.Handle, grace time.Duration) error {
 	ref, err := containerRef(h)
 	if err != nil {
 		return err
 	}
+	res, err := d.api.ContainerInspect(ctx, ref, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect container %s of task %s: %w", ref, h.TaskID, err)
+	}
+	if st := res.Container.State; st == nil || !st.Running {
+		return nil
+	}
 	d.mu.Lock()
-	d.stopped[ref] = true
+	d.stopped[res.Container.ID] = true
 	d.mu.Unlock()
 	secs := graceSeconds(grace)
 	_, err = d.api.ContainerStop(ctx, ref, client.ContainerStopOptions{Timeout: &secs})
