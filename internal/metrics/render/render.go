@@ -425,7 +425,7 @@ func (h *Handler) marshal(req *Request, rs []rendered) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", &badRequest{err.Error()}
 		}
-		opts.From, opts.Until = time.Unix(req.From, 0), time.Unix(req.Until, 0)
+		opts.From, opts.Until = time.Unix(req.From, 0).In(req.Location), time.Unix(req.Until, 0).In(req.Location)
 		var b bytes.Buffer
 		if err := graph.Draw(&b, req.Format, graphSeries(rs), opts); err != nil {
 			return nil, "", fmt.Errorf("draw %s: %w", req.Format, err)
