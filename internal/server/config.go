@@ -50,6 +50,10 @@ type Config struct {
 	// MetricsCachePoints bounds the metrics write-back cache (points in
 	// memory; what a crash can lose at most).
 	MetricsCachePoints int
+	// MetricsMaxAge is the longest a point waits in the cache before it is
+	// written while the disk keeps up: with MetricsCachePoints, what a
+	// crash can lose.
+	MetricsMaxAge time.Duration
 	// MetricsRelay are carbon destinations (host:port) that get every
 	// point; MetricsRelayRules is a carbon relay-rules.conf routing points
 	// by name. MetricsRelayQueue bounds each destination's queue (points).

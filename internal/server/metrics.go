@@ -46,7 +46,7 @@ func (s *Server) openMetrics() (*whisper.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metric store: %w", err)
 	}
-	return whisper.NewCache(st, whisper.CacheOptions{MaxPoints: s.cfg.MetricsCachePoints,
+	return whisper.NewCache(st, whisper.CacheOptions{MaxPoints: s.cfg.MetricsCachePoints, MaxAge: s.cfg.MetricsMaxAge,
 		Logger: s.log.With("component", "metrics-cache"), Now: s.cfg.Now}), nil
 }
 
