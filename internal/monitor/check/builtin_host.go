@@ -137,7 +137,7 @@ func (p *diskProbe) Probe(ctx context.Context, _ Env) Outcome {
 
 // cpuProbe: args warning/critical (% busy, default 90/95). Busy is
 // everything but idle and iowait, over the time since the previous run
-// (the first run samples for a short moment).
+// (the first run, or one right after the previous, samples for 200 ms).
 type cpuProbe struct {
 	warn, crit float64
 	times      func(ctx context.Context) (cpu.TimesStat, error)
@@ -171,26 +171,30 @@ func cpuTimes(ctx context.Context) (cpu.TimesStat, error) {
 func (p *cpuProbe) Probe(ctx context.Context, _ Env) Outcome {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.have {
-		t, err := p.times(ctx)
+	var pct map[string]float64
+	// The counters tick every 10 ms: a run right after the previous one (or
+	// the first run) samples again after a short wait.
+	for attempt := 0; attempt < 2; attempt++ {
+		cur, err := p.times(ctx)
 		if err != nil {
 			return unknown("CPU", err)
 		}
-		p.prev, p.have = t, true
+		var ok bool
+		if p.have {
+			pct, ok = cpuShares(p.prev, cur)
+		}
+		p.prev, p.have = cur, true
+		if ok {
+			break
+		}
+		if attempt == 1 {
+			return Outcome{api.StatusUnknown, "CPU UNKNOWN - no cpu time passed between samples"}
+		}
 		select {
 		case <-time.After(firstSample):
 		case <-ctx.Done():
 			return unknown("CPU", ctx.Err())
 		}
-	}
-	cur, err := p.times(ctx)
-	if err != nil {
-		return unknown("CPU", err)
-	}
-	pct, ok := cpuShares(p.prev, cur)
-	p.prev = cur
-	if !ok {
-		return Outcome{api.StatusUnknown, "CPU UNKNOWN - no cpu time passed since the last run"}
 	}
 	busy := 100 - pct["idle"] - pct["iowait"]
 	s := above(busy, p.warn, p.crit)

@@ -99,8 +99,11 @@ func TestCPU(t *testing.T) {
 		{User: 130, System: 60, Idle: 850, Iowait: 60},
 		// +90 user, +10 idle: busy 90 of 100.
 		{User: 220, System: 60, Idle: 860, Iowait: 60},
-		// nothing passed
+		// nothing passed, and still nothing after resampling
 		{User: 220, System: 60, Idle: 860, Iowait: 60},
+		{User: 220, System: 60, Idle: 860, Iowait: 60},
+		// then +5 system, +5 idle: busy 50.
+		{User: 220, System: 65, Idle: 865, Iowait: 60},
 	}
 	p := mustProbe(t, "cpu", Args{"warning": 50, "critical": "90%"}).(*cpuProbe)
 	i := 0
@@ -111,10 +114,14 @@ func TestCPU(t *testing.T) {
 	}{
 		{api.StatusOK, "CPU OK - 40% busy"},
 		{api.StatusCritical, "CPU CRITICAL - 90% busy"},
-		{api.StatusUnknown, "CPU UNKNOWN"},
+		{api.StatusUnknown, "CPU UNKNOWN - no cpu time passed between samples"},
+		{api.StatusWarning, "CPU WARNING - 50% busy"},
 	}
 	for n, tt := range tests {
 		o := p.Probe(context.Background(), Env{})
+		if i != []int{2, 3, 5, 6}[n] {
+			t.Errorf("run %d: %d samples taken so far", n, i)
+		}
 		if o.Status != tt.want || !strings.HasPrefix(o.Output, tt.wantText) {
 			t.Errorf("run %d: %d %q, want %d %q", n, o.Status, o.Output, tt.want, tt.wantText)
 		}
