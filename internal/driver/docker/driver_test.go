@@ -351,12 +351,19 @@ func TestHostNetworkPort(t *testing.T) {
 
 func TestBridgePort(t *testing.T) {
 	d := testDriver(t)
-	if _, err := d.api.NetworkInspect(testContext(t), "bridge", client.NetworkInspectOptions{}); err != nil {
-		t.Skipf("the engine has no bridge network (dockerd --bridge=none): %v", err)
+	// The tests' engine runs with --bridge=none; a bridge network of the
+	// test's own serves as well where the engine can make one.
+	netName := "bridge"
+	if _, err := d.api.NetworkInspect(testContext(t), netName, client.NetworkInspectOptions{}); err != nil {
+		netName = "corral-test-bridge"
+		if _, cerr := d.api.NetworkCreate(testContext(t), netName, client.NetworkCreateOptions{Driver: "bridge"}); cerr != nil {
+			t.Skipf("the engine has no bridge network (%v) and cannot make one: %v", err, cerr)
+		}
+		t.Cleanup(func() { d.api.NetworkRemove(context.Background(), netName, client.NetworkRemoveOptions{}) })
 	}
 	port := freePort(t)
 	spec := testSpec(t, "listen", "sleep", "1h")
-	spec.Network = "bridge"
+	spec.Network = netName
 	spec.Env = map[string]string{"PORT0": "8080"}
 	spec.Ports = []driver.Port{{Host: port, Container: 8080}}
 	h := start(t, d, spec)
