@@ -1,11 +1,12 @@
 package exec
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -162,29 +163,65 @@ func cpuWeight(shares int) int { return 1 + ((shares-2)*9999)/262142 }
 // cpuQuota is the CFS quota for cpus CPUs, at least 1 ms.
 func cpuQuota(cpus float64) int { return max(1000, int(cpus*cpuPeriodUS)) }
 
-// enter moves the calling process (all its threads) into the task's groups.
-func (t taskGroups) enter() error {
-	pid := []byte(strconv.Itoa(os.Getpid()))
-	for _, p := range t.paths {
-		if err := os.WriteFile(filepath.Join(p, "cgroup.procs"), pid, 0o644); err != nil {
-			return fmt.Errorf("cgroup: enter %s: %w", p, err)
+// start starts cmd inside the task's groups, so the task runs in them from
+// its first instruction without moving the supervisor: on v2 the child is
+// cloned straight into the group (clone3 CLONE_INTO_CGROUP); on v1, where
+// membership is per thread, one locked OS thread joins the groups, forks
+// the child there and goes back.
+func (t taskGroups) start(cmd *osexec.Cmd) error {
+	switch {
+	case len(t.paths) == 0:
+		return cmd.Start()
+	case t.cg.Version == 2:
+		fd, err := syscall.Open(t.paths[0], syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("cgroup: %w", err)
 		}
+		defer syscall.Close(fd)
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		return cmd.Start()
 	}
-	return nil
+	back, err := t.ownGroups()
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		tid := []byte(strconv.Itoa(syscall.Gettid()))
+		join := func(dirs []string) error {
+			for _, d := range dirs {
+				if err := os.WriteFile(filepath.Join(d, "tasks"), tid, 0o644); err != nil {
+					return fmt.Errorf("cgroup: move thread to %s: %w", d, err)
+				}
+			}
+			return nil
+		}
+		err := join(t.paths)
+		if err == nil {
+			err = cmd.Start()
+		}
+		if join(back) == nil {
+			runtime.UnlockOSThread()
+		} // else: the thread exits with the goroutine (unless it is the main one)
+		errc <- err
+	}()
+	return <-errc
 }
 
 // ownGroups returns, for each of the task's controllers, the directory the
-// calling process is in now, to go back to after starting the task.
+// supervisor is in.
 func (t taskGroups) ownGroups() ([]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	defer f.Close()
 	byCtrl := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
@@ -195,29 +232,13 @@ func (t taskGroups) ownGroups() ([]string, error) {
 	var out []string
 	for _, p := range t.paths {
 		mount := filepath.Dir(filepath.Dir(p)) // <mount>/corral/<id>
-		ctrl := ""
-		if t.cg.Version == 1 {
-			ctrl = filepath.Base(mount)
-		}
-		rel, ok := byCtrl[ctrl]
+		rel, ok := byCtrl[filepath.Base(mount)]
 		if !ok {
-			return nil, fmt.Errorf("cgroup: own %q group not found", ctrl)
+			return nil, fmt.Errorf("cgroup: own %s group not found", filepath.Base(mount))
 		}
 		out = append(out, filepath.Join(mount, rel))
 	}
 	return out, nil
-}
-
-// leave moves the calling process back to dirs (from ownGroups).
-func leave(dirs []string) error {
-	pid := []byte(strconv.Itoa(os.Getpid()))
-	var errs []error
-	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), pid, 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("cgroup: leave to %s: %w", d, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // procs lists the processes in the task's group.
@@ -241,6 +262,9 @@ func (t taskGroups) procs() []int {
 // killAll SIGKILLs every process left in the task's group.
 func (t taskGroups) killAll() {
 	for _, pid := range t.procs() {
+		if pid == os.Getpid() {
+			continue // a thread of ours that could not leave
+		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -137,23 +137,7 @@ func supervise(dir string, log *slog.Logger, send func(report)) error {
 		}()
 	}
 
-	// Start the task inside its groups: the child inherits the groups of
-	// the supervisor, which steps in for the fork and out again.
-	var back []string
-	if len(groups.paths) > 0 {
-		if back, err = groups.ownGroups(); err == nil {
-			err = groups.enter()
-		}
-		if err != nil {
-			return fail(err, false)
-		}
-	}
-	err = cmd.Start()
-	if back != nil {
-		if lerr := leave(back); lerr != nil {
-			log.Warn("leave task cgroup", "err", lerr)
-		}
-	}
+	err = groups.start(cmd)
 	outW.Close()
 	errW.Close()
 	if err != nil {
