@@ -34,7 +34,8 @@ const Name = "docker"
 // Options configure a Driver.
 type Options struct {
 	// Host is the engine's address ("unix:///run/docker.sock",
-	// "tcp://host:2375"); "" takes DOCKER_HOST or the engine's default
+	// "tcp://host:2375"); "" takes DOCKER_HOST (and DOCKER_TLS_VERIFY,
+	// DOCKER_CERT_PATH, DOCKER_API_VERSION) or the engine's default
 	// socket, as the docker CLI does.
 	Host string
 	// Node is this node's name: Recover lists the containers labelled
@@ -68,9 +69,11 @@ var (
 // New returns a Driver talking to the engine at opts.Host. It does not
 // contact the engine; Ping does.
 func New(opts Options) (*Driver, error) {
-	clientOpts := []client.Opt{client.WithHostFromEnv(), client.WithAPIVersionNegotiation()}
+	// The API version is negotiated on the first request (the engine's,
+	// down to API 1.40, Docker 19.03).
+	clientOpts := []client.Opt{client.FromEnv}
 	if opts.Host != "" {
-		clientOpts = append(clientOpts, client.WithHost(opts.Host))
+		clientOpts = []client.Opt{client.WithHost(opts.Host)}
 	}
 	api, err := client.New(clientOpts...)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -193,6 +195,45 @@ func TestEnvLabelsAndConfig(t *testing.T) {
 	}
 	if c.Config.StopTimeout == nil || *c.Config.StopTimeout != 4 {
 		t.Errorf("stop timeout %v", c.Config.StopTimeout)
+	}
+}
+
+func TestVolumesAndUser(t *testing.T) {
+	d := testDriver(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "in.txt"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	volumes := []driver.Volume{{HostPath: rw, ContainerPath: "/rw"}, {HostPath: ro, ContainerPath: "/ro", ReadOnly: true}}
+
+	spec := testSpec(t, "cat", "/ro/in.txt", "write", "/rw/out.txt", "from the task", "write", "/ro/no.txt", "x")
+	spec.Volumes = volumes
+	h := start(t, d, spec)
+	st := wait(t, d, h)
+	// Reading the read-only volume and writing the other worked; writing
+	// the read-only one failed (exit 102).
+	if st.ExitCode != 102 {
+		t.Errorf("status = %+v, want exit code 102", st)
+	}
+	out := readLogs(t, d, h)
+	// (stdout and stderr written within microseconds may come in either
+	// order: the engine reads them apart.)
+	if !strings.Contains(out, "from the host\n") || !strings.Contains(out, "read-only file system") {
+		t.Errorf("output = %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out.txt")); err != nil || string(b) != "from the task" {
+		t.Errorf("out.txt = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "no.txt")); !os.IsNotExist(err) {
+		t.Errorf("the task wrote to the read-only volume: %v", err)
+	}
+
+	spec = testSpec(t, "id")
+	spec.User = "1234:5678"
+	h = start(t, d, spec)
+	wait(t, d, h)
+	if out := readLogs(t, d, h); out != "uid=1234 gid=5678\n" {
+		t.Errorf("id = %q", out)
 	}
 }
 

@@ -324,3 +324,32 @@ func TestHandle(t *testing.T) {
 		})
 	}
 }
+
+func TestNewHost(t *testing.T) {
+	tests := []struct {
+		name, host, env, want string
+	}{
+		{"explicit", "unix:///run/x.sock", "tcp://ignored:2375", "unix:///run/x.sock"},
+		{"DOCKER_HOST", "", "tcp://10.0.0.1:2375", "tcp://10.0.0.1:2375"},
+		{"default socket", "", "", "unix:///var/run/docker.sock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.env)
+			d, err := New(Options{Host: tt.host})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if got := d.api.DaemonHost(); got != tt.want {
+				t.Errorf("host = %q, want %q", got, tt.want)
+			}
+			if d.Name() != "docker" {
+				t.Errorf("name = %q", d.Name())
+			}
+		})
+	}
+	if _, err := New(Options{Host: "not a url"}); err == nil {
+		t.Error("bad host: no error")
+	}
+}

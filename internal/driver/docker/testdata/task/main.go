@@ -8,6 +8,9 @@
 //	ignore-term     ignore SIGTERM from now on
 //	alloc MIB       allocate and touch MIB MiB of memory, and keep it
 //	listen          serve "ok" on 0.0.0.0:$PORT0 (tcp) in the background
+//	id              print "uid=N gid=M"
+//	cat PATH        print the file at PATH
+//	write PATH TEXT write TEXT to the file at PATH (exit 102 if it fails)
 //	exit CODE       exit with CODE
 //
 // With no more steps it exits 0.
@@ -90,6 +93,21 @@ func main() {
 					c.Close()
 				}
 			}()
+		case "id":
+			fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+		case "cat":
+			b, err := os.ReadFile(arg())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(102)
+			}
+			os.Stdout.Write(b)
+		case "write":
+			path, text := arg(), arg()
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(102)
+			}
 		case "exit":
 			code, err := strconv.Atoi(arg())
 			if err != nil {
