@@ -38,8 +38,8 @@ func NewNode() *Node { return &Node{tasks: map[string]*task{}, pid: 1000} }
 
 // Options configure the mock driver.
 type Options struct {
-	Node  *Node                               // nil: a new node
-	Now   func() time.Time                    // nil: time.Now
+	Node  *Node                                // nil: a new node
+	Now   func() time.Time                     // nil: time.Now
 	After func(time.Duration) <-chan time.Time // nil: time.After
 }
 
