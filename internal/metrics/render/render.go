@@ -347,9 +347,6 @@ func (h *Handler) eval(ctx context.Context, req *Request) (out []rendered, err e
 			out = append(out, rendered{md, styles[i]})
 		}
 	}
-	for m := range values {
-		expr.SortMetrics(values[m], m)
-	}
 	return out, nil
 }
 

@@ -190,6 +190,27 @@ func TestRenderExpressions(t *testing.T) {
 			std("servers.web1.max", repeat(2, 6)),
 			std("servers.web2.max", repeat(3, 6)),
 		}},
+		{"scaleToSeconds(counter.x,1)", []wantSeries{std("scaleToSeconds(counter.x,1)", mapv(counter, func(v float64) float64 { return v / 10 }))}},
+		{"removeBelowValue(a.b.c2,25)", []wantSeries{std("removeBelowValue(a.b.c2, 25)", []float64{nan, nan, 30, nan, 50, 60})}},
+		{"aliasByMetric(a.b.c1)", []wantSeries{std("c1", c1)}},
+		{"sortByMaxima(a.b.c*)", []wantSeries{std("a.b.c3", c3), std("a.b.c2", c2), std("a.b.c1", c1)}},
+		{"exclude(a.b.c*,'c2')", []wantSeries{std("a.b.c1", c1), std("a.b.c3", c3)}},
+		{"grep(a.b.c*,'c2')", []wantSeries{std("a.b.c2", c2)}},
+		{"removeEmptySeries(divideSeries(a.b.c1,nope))", nil},
+		{"isNonNull(a.b.c1)", []wantSeries{std("isNonNull(a.b.c1)", []float64{1, 1, 0, 1, 1, 1})}},
+		{"minSeries(a.b.c1,a.b.c2)", []wantSeries{std("minSeries(a.b.c1,a.b.c2)", each(func(v []float64) float64 { return math.Min(v[0], v[len(v)-1]) }, c1, c2))}},
+		{"multiplySeries(a.b.c1,a.b.c2)", []wantSeries{std("multiplySeries(a.b.c1,a.b.c2)", []float64{10, 40, nan, nan, 250, 360})}},
+		// Groups in order of first appearance: db1's user comes first.
+		{"sumSeriesWithWildcards(servers.*.cpu.*,1)", []wantSeries{
+			std("servers.cpu.user", []float64{4 + 1 + 3, 1 + 3, 4 + 1 + 3, 4 + 1 + 3, 4 + 1 + 3, 4 + 1 + 3}),
+			std("servers.cpu.system", repeat(2, 6)),
+		}},
+		// Sum of value*step per 30 s bucket from the start.
+		{"hitcount(a.b.c1,'30s')", []wantSeries{{"hitcount(a.b.c1,'30s')", []float64{(1 + 2) * 10, (4 + 5 + 6) * 10}, t0, 30}}},
+		{"delay(a.b.c1,1)", []wantSeries{std("delay(a.b.c1,1)", append([]float64{nan}, c1[:5]...))}},
+		{"changed(a.b.c1)", []wantSeries{std("changed(a.b.c1)", []float64{0, 1, 0, 1, 1, 1})}},
+		{"invert(a.b.c1)", []wantSeries{std("invert(a.b.c1)", mapv(c1, func(v float64) float64 { return 1 / v }))}},
+		{"pow(a.b.c1,2)", []wantSeries{std("pow(a.b.c1,2)", mapv(c1, func(v float64) float64 { return v * v }))}},
 		// Style functions pass series through unchanged.
 		{"color(lineWidth(alias(a.b.c1,'x'),3),'red')", []wantSeries{std("x", c1)}},
 		{"nope.*", nil},
