@@ -73,13 +73,19 @@ func realMounts(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A device mounted more than once (bind mounts, container files) is
+	// judged once, at its first mount point.
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range parts {
-		if ignoredFSType(p.Fstype) || seen[p.Mountpoint] {
+		key := p.Mountpoint
+		if strings.HasPrefix(p.Device, "/dev/") {
+			key = p.Device
+		}
+		if ignoredFSType(p.Fstype) || seen[key] || seen[p.Mountpoint] {
 			continue
 		}
-		seen[p.Mountpoint] = true
+		seen[key], seen[p.Mountpoint] = true, true
 		out = append(out, p.Mountpoint)
 	}
 	return out, nil

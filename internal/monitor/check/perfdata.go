@@ -232,11 +232,11 @@ func Metrics(format, output, prefix, node, check string, ts int64) ([]api.Metric
 
 // Sanitize makes s one Graphite path component: '.', '/', '\\', spaces and
 // control characters become '_', and "" becomes "_". A leading '/' of a
-// mount point label ("/var") is dropped first, and "/" alone is "root", as
-// the host metrics name mounts.
+// mount point label ("/var") is dropped first, and "/" alone (or before a
+// space, "/ inodes") is "root", as the host metrics name mounts.
 func Sanitize(s string) string {
-	if s == "/" {
-		return "root"
+	if s == "/" || strings.HasPrefix(s, "/ ") {
+		s = "root" + s[1:]
 	}
 	if len(s) > 1 && s[0] == '/' {
 		s = strings.TrimLeft(s, "/")

@@ -89,11 +89,12 @@ func TestMetrics(t *testing.T) {
 		name, format, output, prefix, node, check string
 		want                                      []api.MetricPoint
 	}{
-		{"nagios", api.MetricFormatNagios, "DISK OK | /=2643MB;5948;5958;0;5968 /var/lib=10MB 'free space'=5", "", "web-1.example", "disk",
+		{"nagios", api.MetricFormatNagios, "DISK OK | /=2643MB;5948;5958;0;5968 /var/lib=10MB 'free space'=5 '/ inodes'=3%", "", "web-1.example", "disk",
 			[]api.MetricPoint{
 				{Name: "corral.web-1_example.checks.disk.root", Value: 2643, Time: 100},
 				{Name: "corral.web-1_example.checks.disk.var_lib", Value: 10, Time: 100},
 				{Name: "corral.web-1_example.checks.disk.free_space", Value: 5, Time: 100},
+				{Name: "corral.web-1_example.checks.disk.root_inodes", Value: 3, Time: 100},
 			}},
 		{"own prefix", api.MetricFormatNagios, "OK | time=0.1s", "infra.mon.", "n1", "http",
 			[]api.MetricPoint{{Name: "infra.mon.n1.checks.http.time", Value: 0.1, Time: 100}}},

@@ -37,7 +37,8 @@ type SchedulerOptions struct {
 	// splay.
 	Node string
 	// Deliver receives every result. It is called from the check's own
-	// goroutine and should not block for long.
+	// goroutine, so concurrently for different checks, and should not
+	// block for long.
 	Deliver func(api.CheckResult)
 	// Clock is the time source; nil is the real clock.
 	Clock Clock
@@ -306,7 +307,7 @@ func (s *Scheduler) execute(ctx context.Context, e *entry) api.CheckResult {
 		o = Outcome{api.StatusUnknown, "UNKNOWN - invalid check: " + e.invalid}
 	case e.probe != nil:
 		pctx, cancel := context.WithTimeout(ctx, timeout)
-		o = e.probe.Probe(pctx, Env{Now: s.clock.Now, Timeout: timeout})
+		o = probeSafely(pctx, e.probe, Env{Now: s.clock.Now, Timeout: timeout})
 		if pctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			o = Outcome{api.StatusCritical, joinOutput(fmt.Sprintf("Execution timed out after %s", timeout), o.Output)}
 		}
@@ -337,4 +338,15 @@ func (s *Scheduler) execute(ctx context.Context, e *entry) api.CheckResult {
 		r.Metrics = pts
 	}
 	return r
+}
+
+// probeSafely runs a probe, turning a panic into an unknown outcome so that
+// one broken builtin cannot take the agent down.
+func probeSafely(ctx context.Context, p Probe, env Env) (o Outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = Outcome{api.StatusUnknown, fmt.Sprintf("UNKNOWN - builtin panicked: %v", v)}
+		}
+	}()
+	return p.Probe(ctx, env)
 }

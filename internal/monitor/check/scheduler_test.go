@@ -431,3 +431,29 @@ func TestSchedulerExecute(t *testing.T) {
 		t.Errorf("got %+v", r)
 	}
 }
+
+type panicProbe struct{}
+
+func (panicProbe) Probe(context.Context, Env) Outcome { panic("boom") }
+
+func TestSchedulerRealClockAndPanic(t *testing.T) {
+	results := make(chan api.CheckResult, 10)
+	s := NewScheduler(SchedulerOptions{Node: "n1", Deliver: func(r api.CheckResult) { results <- r },
+		Builtins: map[string]Builtin{"boom": func(Args) (Probe, api.FieldErrors) { return panicProbe{}, nil }}})
+	s.Update([]api.CheckSpec{{Name: "boom", Builtin: "boom", Interval: api.Duration(time.Second)}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case r := <-results:
+		if r.Status != api.StatusUnknown || r.Output != "UNKNOWN - builtin panicked: boom" {
+			t.Errorf("got %+v", r)
+		}
+	case <-time.After(guard):
+		t.Error("no result within a 1 s interval")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
