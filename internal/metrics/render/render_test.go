@@ -173,6 +173,7 @@ func TestRenderExpressions(t *testing.T) {
 		{"transformNull(a.b.c1,-1)", []wantSeries{std("transformNull(a.b.c1,-1)", []float64{1, 2, -1, 4, 5, 6})}},
 		{"absolute(scale(a.b.c1,-1))", []wantSeries{std("absolute(scale(a.b.c1,-1))", c1)}},
 		{"seriesByTag('name=cpu','dc=east')", []wantSeries{std("cpu;dc=east;host=a", repeat(1, 6)), std("cpu;dc=east;host=b", repeat(2, 6))}},
+		{`seriesByTag('name=cpu', "dc=east" ,'host!=a')`, []wantSeries{std("cpu;dc=east;host=b", repeat(2, 6))}},
 		{`sumSeries(seriesByTag("name=cpu"))`, []wantSeries{std(`sumSeries(seriesByTag("name=cpu"))`, repeat(1+2+3, 6))}},
 		{"aliasByTags(seriesByTag('name=cpu','dc=west'),'host')", []wantSeries{std("c", repeat(3, 6))}},
 		// graphite-web names these after the common name tag; carbonapi
