@@ -300,8 +300,17 @@ func (s *Scheduler) execute(ctx context.Context, e *entry) api.CheckResult {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	start := s.clock.Now()
 	var o Outcome
+	if e.probe == nil && e.invalid == "" {
+		// A command waits for a slot first; its run starts when it has one.
+		select {
+		case s.cmdSem <- struct{}{}:
+			defer func() { <-s.cmdSem }()
+		case <-ctx.Done():
+			return api.CheckResult{}
+		}
+	}
+	start := s.clock.Now()
 	switch {
 	case e.invalid != "":
 		o = Outcome{api.StatusUnknown, "UNKNOWN - invalid check: " + e.invalid}
@@ -313,15 +322,9 @@ func (s *Scheduler) execute(ctx context.Context, e *entry) api.CheckResult {
 		}
 		cancel()
 	default:
-		select {
-		case s.cmdSem <- struct{}{}:
-		case <-ctx.Done():
-			return api.CheckResult{}
-		}
 		opts := s.opts.Exec
 		opts.Timeout = timeout
 		o = Exec(ctx, spec.Command, opts)
-		<-s.cmdSem
 	}
 	end := s.clock.Now()
 	entity := spec.ProxyEntity

@@ -457,3 +457,23 @@ func TestSchedulerRealClockAndPanic(t *testing.T) {
 		t.Errorf("Run returned %v", err)
 	}
 }
+
+func TestSchedulerCommandBound(t *testing.T) {
+	// Each command takes a lock directory for a moment and fails when it
+	// is taken: with one slot, no two ever run at once.
+	lock := t.TempDir() + "/lock"
+	cmd := "mkdir " + lock + " || { echo overlap; exit 2; }; sleep 0.2; rmdir " + lock
+	t0 := time.Unix(1_700_000_000, 0)
+	h := newHarness(t, t0, SchedulerOptions{Node: "n1", MaxConcurrent: 1})
+	var specs []api.CheckSpec
+	for i := range 4 {
+		specs = append(specs, api.CheckSpec{Name: fmt.Sprintf("c%d", i), Command: cmd, Interval: api.Duration(10 * time.Second)})
+	}
+	h.update(specs...)
+	h.advance(t0.Add(10 * time.Second)) // all four are due
+	for range 4 {
+		if r := h.result(); r.Status != api.StatusOK {
+			t.Errorf("%s: %d %q", r.Check, r.Status, r.Output)
+		}
+	}
+}
