@@ -27,7 +27,7 @@ import (
 var taskSeq atomic.Int64
 
 // testDriver returns a Driver on the tests' engine, for node testNode.
-func testDriver(t *testing.T) *Driver {
+func testDriver(t testing.TB) *Driver {
 	t.Helper()
 	host := testEngine(t)
 	d, err := New(Options{Host: host, Node: testNode})
@@ -550,5 +550,25 @@ func TestWaitEndsWithContext(t *testing.T) {
 	cancel()
 	if _, err := d.Wait(ctx, h); !errors.Is(err, context.Canceled) {
 		t.Errorf("wait with ended ctx = %v, want context.Canceled", err)
+	}
+}
+
+// BenchmarkStartWaitDestroy measures one short task's whole life on the
+// engine: create and start, wait for its exit, inspect, remove.
+func BenchmarkStartWaitDestroy(b *testing.B) {
+	d := testDriver(b)
+	ctx := b.Context()
+	for i := 0; b.Loop(); i++ {
+		spec := driver.Spec{ID: fmt.Sprintf("bench-%d-%d", taskSeq.Add(1), i), Node: testNode, Image: testImage, Args: []string{"exit", "0"}}
+		h, err := d.Start(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st, err := d.Wait(ctx, h); err != nil || st.ExitCode != 0 {
+			b.Fatalf("wait: %+v, %v", st, err)
+		}
+		if err := d.Destroy(ctx, h); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 
 // testEngine returns the address of the tests' dockerd with the test
 // image loaded, or skips t.
-func testEngine(t *testing.T) string {
+func testEngine(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("docker engine tests need a dockerd; skipped with -short")
@@ -148,6 +148,14 @@ func (e *engine) stop() {
 	case <-time.After(30 * time.Second):
 		syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
 		<-e.exited
+	}
+	// dockerd leaves its network namespace mounted (exec/netns/default).
+	if mounts, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], e.dir+"/") {
+				syscall.Unmount(f[1], syscall.MNT_DETACH)
+			}
+		}
 	}
 	os.RemoveAll(e.dir)
 }
