@@ -50,6 +50,9 @@ type Event struct {
 	Executed  int64 `json:"executed"`
 	Issued    int64 `json:"issued"`
 	Timestamp int64 `json:"timestamp"`
+	// LastSeen is when the server last took a real result (unix seconds);
+	// the stand-in results of expired ttl checks and keepalives leave it.
+	LastSeen int64 `json:"last_seen,omitempty"`
 	// Duration is how long the latest run took in seconds.
 	Duration float64 `json:"duration"`
 	// History holds the last 21 results, oldest first.

@@ -78,7 +78,6 @@ type Processor struct {
 
 	// Owned by the loop goroutine.
 	deadline map[string]time.Time // TTL expiry per event key
-	lastSeen map[string]time.Time // last real result per event key
 	dirty    map[string]struct{}
 	inflight int
 	waiters  []chan struct{}
@@ -153,7 +152,6 @@ func New(cfg Config) (*Processor, error) {
 		in:       make(chan msg, cfg.QueueSize),
 		events:   map[string]*api.Event{},
 		deadline: map[string]time.Time{},
-		lastSeen: map[string]time.Time{},
 		dirty:    map[string]struct{}{},
 		jobs:     make(chan job, cfg.HandlerQueue),
 		results:  make(chan jobResult, cfg.HandlerQueue),
@@ -270,7 +268,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.events[k] = ev
 		if ttl := time.Duration(ev.TTL); ttl > 0 {
 			p.deadline[k] = start.Add(ttl + spread(k, ttl))
-			p.lastSeen[k] = time.Unix(ev.Issued, 0)
 		}
 	}
 	p.mu.Unlock()
@@ -393,7 +390,6 @@ func (p *Processor) handle(m msg) {
 		delete(p.events, k)
 		p.mu.Unlock()
 		delete(p.deadline, k)
-		delete(p.lastSeen, k)
 		delete(p.dirty, k)
 		if err := p.cfg.Store.Delete(context.Background(), m.res.Entity, m.res.Check); err != nil {
 			p.log.Error("delete event", "event", k, "err", err)
@@ -413,19 +409,18 @@ func (p *Processor) apply(res api.CheckResult, spec api.CheckSpec, now time.Time
 	prev := p.events[k]
 	p.mu.RUnlock()
 	next, change := Apply(prev, res, spec, now)
+	if real {
+		next.LastSeen = now.Unix()
+	}
 	subs := spec.Subscriptions
 	if f := p.cfg.EntitySubscriptions; f != nil {
 		subs = append(subs[:len(subs):len(subs)], f(res.Entity)...)
 	}
 	MarkSilenced(&next, p.cfg.Silences.Match(res.Entity, res.Check, subs, now))
 	if ttl := time.Duration(spec.TTL); ttl > 0 {
-		if real {
-			p.lastSeen[k] = now
-		}
 		p.deadline[k] = now.Add(ttl)
 	} else {
 		delete(p.deadline, k)
-		delete(p.lastSeen, k)
 	}
 	p.st.processed.Add(1)
 	p.dispatch(&next, spec, now)
@@ -558,13 +553,12 @@ func (p *Processor) tick(now time.Time) {
 			}
 			spec = s
 		}
-		seen, ok := p.lastSeen[k]
-		if !ok {
-			seen = time.Unix(ev.Issued, 0)
-			p.lastSeen[k] = seen
+		seen := ev.LastSeen
+		if seen == 0 {
+			seen = ev.Issued
 		}
 		p.st.expired.Add(1)
-		p.apply(ExpiredResult(ev, seen, now), spec, now, false)
+		p.apply(ExpiredResult(ev, time.Unix(seen, 0), now), spec, now, false)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -357,6 +358,9 @@ func TestProcessorRestart(t *testing.T) {
 	ka, _ := h2.p.Get("web-1", api.KeepaliveCheck)
 	if ka.Status != api.StatusCritical || ka.Occurrences < 2 {
 		t.Errorf("web-1 keepalive = status %d occurrences %d, want still critical and re-checked", ka.Status, ka.Occurrences)
+	}
+	if want := fmt.Sprintf("No keepalive sent from web-1 for %d seconds (>= 30)", ka.Issued-t0.Unix()); ka.Output != want || ka.LastSeen != t0.Unix() {
+		t.Errorf("web-1 keepalive output %q last_seen %d, want %q %d (counted from its last keepalive)", ka.Output, ka.LastSeen, want, t0.Unix())
 	}
 	for _, e := range []string{"web-2", "web-3"} {
 		if ev, _ := h2.p.Get(e, api.KeepaliveCheck); ev.Status != 0 {
