@@ -63,7 +63,7 @@ type Options struct {
 	// start (recovered); 0: 200ms.
 	Poll   time.Duration
 	Logger *slog.Logger
-	Now    func() time.Time
+	Now    func() time.Time // stamps what the driver itself decides (a lost task)
 }
 
 // Driver is the exec driver.
@@ -95,6 +95,12 @@ func New(opts Options) (*Driver, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if abs, err := filepath.Abs(opts.StateDir); err == nil {
+		opts.StateDir = abs
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 200 * time.Millisecond
@@ -157,7 +163,8 @@ func (d *Driver) start(ctx context.Context, dir string, spec driver.Spec) (drive
 	defer repR.Close()
 	args := append(append([]string{}, d.opts.SupervisorCommand[1:]...), dir)
 	cmd := osexec.Command(d.opts.SupervisorCommand[0], args...)
-	cmd.Env = append(os.Environ(), d.opts.SupervisorEnv...)
+	// One P is plenty for a process that mostly waits; it starts faster.
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), d.opts.SupervisorEnv...)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{repW}
@@ -237,7 +244,7 @@ func (d *Driver) inspect(hd handleData) (driver.Status, bool, error) {
 	if pid == 0 {
 		pid = hd.SupervisorPID
 	}
-	if alive(pid) {
+	if supervising(pid, hd.Dir) {
 		return st.Status, false, nil
 	}
 	// It may have written the final status just before exiting.
@@ -247,6 +254,7 @@ func (d *Driver) inspect(hd handleData) (driver.Status, bool, error) {
 	s := st.Status
 	s.State = driver.StateUnknown
 	s.Reason = "lost: supervisor gone"
+	s.FinishedAt = d.opts.Now()
 	return s, true, nil
 }
 
@@ -302,7 +310,7 @@ func (d *Driver) Stop(ctx context.Context, h driver.Handle, grace time.Duration)
 		return err
 	}
 	sup := st.SupervisorPID
-	if !alive(sup) {
+	if !supervising(sup, hd.Dir) {
 		// Lost supervisor: the group may still run; kill it outright.
 		if st.PGID > 0 {
 			_ = syscall.Kill(-st.PGID, syscall.SIGKILL)

@@ -444,3 +444,23 @@ func TestReasonTable(t *testing.T) {
 		t.Error("SignalName")
 	}
 }
+
+// TestPIDReuse: a live process that is not the task's supervisor (its pid
+// was reused) makes the task lost, not running.
+func TestPIDReuse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "task-1")
+	os.Mkdir(dir, 0o755)
+	if supervising(os.Getpid(), dir) {
+		t.Error("the test process was taken for the task's supervisor")
+	}
+	if err := writeJSON(filepath.Join(dir, statusFile), state{
+		Status: driver.Status{State: driver.StateRunning, PID: 1}, SupervisorPID: os.Getpid(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, t.TempDir())
+	st, err := d.Inspect(context.Background(), d.handle("task-1", dir, os.Getpid()))
+	if err != nil || st.State != driver.StateUnknown {
+		t.Errorf("Inspect = %+v, %v; want unknown", st, err)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"corral/internal/driver"
 )
@@ -185,9 +184,25 @@ func alive(pid int) bool {
 	return b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
-func nowOr(now func() time.Time) time.Time {
-	if now == nil {
-		return time.Now()
+// supervising says whether pid is alive and is the supervisor of the task
+// in dir, not a process that reused the pid (after a reboot, say).
+func supervising(pid int, dir string) bool {
+	if !alive(pid) {
+		return false
 	}
-	return now()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return true // no /proc: trust kill(0)
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	last := args[len(args)-1]
+	if last == dir {
+		return true
+	}
+	if filepath.Base(last) != filepath.Base(dir) {
+		return false
+	}
+	a, err1 := os.Stat(last)
+	b2, err2 := os.Stat(dir)
+	return err1 == nil && err2 == nil && os.SameFile(a, b2)
 }
