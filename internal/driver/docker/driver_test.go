@@ -572,3 +572,27 @@ func BenchmarkStartWaitDestroy(b *testing.B) {
 		}
 	}
 }
+
+func TestPing(t *testing.T) {
+	d := testDriver(t)
+	v, err := d.Ping(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The engine's version as /version reports it independently.
+	sv, err := d.api.ServerVersion(testContext(t), client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v == "" || v != sv.APIVersion {
+		t.Errorf("ping API version %q, /version says %q", v, sv.APIVersion)
+	}
+	dead, err := New(Options{Host: "unix://" + filepath.Join(t.TempDir(), "none.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	if _, err := dead.Ping(testContext(t)); err == nil {
+		t.Error("ping of no engine: no error")
+	}
+}
