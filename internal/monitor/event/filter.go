@@ -14,20 +14,21 @@ import (
 const DefaultRefresh = 30 * time.Minute
 
 // ShouldHandle decides whether handler h gets ev now, and says why in a few
-// words (kept on the event for `corral event show`). check is the check's
+// words (for logs and debugging). check is the check's
 // spec (occurrences, refresh); lastHandled is when h last got this event
 // (zero: never). Silences are already marked on ev (MarkSilenced).
 //
 // The filters, in order:
 //   - not silenced, unless h has allow_silenced;
 //   - incidents (unless h has all): non-ok results, and the resolution;
-//   - time windows: inside one of h's windows, when it has any;
 //   - a resolution passes when the incident reached check.Occurrences
 //     (Sensu's watermark rule, so unhandled blips resolve silently);
 //   - non-ok: occurrences must reach check.Occurrences (default 1); the
 //     result that reaches it passes, later ones pass every check.Refresh
 //     (default DefaultRefresh) since lastHandled — unless h has state_change,
-//     which passes only the first (a status change confirmed N times).
+//     which passes only the first (a status change confirmed N times);
+//   - time windows: what passed must fall inside one of h's windows, when
+//     it has any.
 func ShouldHandle(ev api.Event, h api.HandlerSpec, check api.CheckSpec, lastHandled, now time.Time) (bool, string) {
 	if ev.IsSilenced && !h.HasFilter(api.FilterAllowSilenced) {
 		return false, "silenced by " + strings.Join(ev.Silenced, ", ")
@@ -36,9 +37,16 @@ func ShouldHandle(ev api.Event, h api.HandlerSpec, check api.CheckSpec, lastHand
 	if ev.Status == api.StatusOK && !resolution && !h.HasFilter(api.FilterAll) {
 		return false, "not an incident"
 	}
-	if len(h.TimeWindows) > 0 && !InWindows(h.TimeWindows, now) {
+	ok, why := decide(ev, h, check, resolution, lastHandled, now)
+	// Windows last: loading their time zones costs more than the rest.
+	if ok && len(h.TimeWindows) > 0 && !InWindows(h.TimeWindows, now) {
 		return false, "outside time windows"
 	}
+	return ok, why
+}
+
+// decide applies the occurrence, refresh and resolution rules.
+func decide(ev api.Event, h api.HandlerSpec, check api.CheckSpec, resolution bool, lastHandled, now time.Time) (bool, string) {
 	need := max(check.Occurrences, 1)
 	if resolution {
 		if ev.OccurrencesWatermark < need {
