@@ -124,7 +124,8 @@ func (t taskGroups) create(memMiB int64, cpus float64) error {
 			}
 			_ = write(dir, "memory.swap.max", "0") // absent without swap accounting
 		}
-		if cpus > 0 {
+		if _, err := os.Stat(filepath.Join(dir, "cpu.weight")); cpus > 0 && err == nil {
+			// cpu is best effort ("where the node can enforce it").
 			if err := write(dir, "cpu.weight", strconv.Itoa(cpuWeight(cpuShares(cpus)))); err != nil {
 				return err
 			}

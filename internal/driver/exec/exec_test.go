@@ -464,3 +464,58 @@ func TestPIDReuse(t *testing.T) {
 		t.Errorf("Inspect = %+v, %v; want unknown", st, err)
 	}
 }
+
+// TestCgroupV2Clone runs a task on a cgroup v2 hierarchy (the hybrid
+// layout's /sys/fs/cgroup/unified here): it is cloned straight into its
+// group.
+func TestCgroupV2Clone(t *testing.T) {
+	root := os.Getenv("CORRAL_TEST_CGROUP2")
+	if root == "" {
+		root = "/sys/fs/cgroup/unified"
+	}
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err != nil {
+		t.Skipf("no cgroup v2 hierarchy at %s (set CORRAL_TEST_CGROUP2)", root)
+	}
+	o := testOptions(t.TempDir())
+	o.CgroupRoot = root
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CgroupVersion() != 2 {
+		t.Skipf("cgroup v2 at %s not writable: %s", root, d.cgroups.Why)
+	}
+	h := start(t, d, driver.Spec{Cmd: "sleep 600", CPUs: 0.5})
+	st, _ := d.Inspect(context.Background(), h)
+	procs := string(mustRead(t, filepath.Join(root, cgroupParent, h.TaskID, "cgroup.procs")))
+	if strings.TrimSpace(procs) != strconv.Itoa(st.PID) {
+		t.Errorf("cgroup.procs = %q, want only the task %d", procs, st.PID)
+	}
+	if err := d.Stop(context.Background(), h, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, d, h)
+	if _, err := os.Stat(filepath.Join(root, cgroupParent, h.TaskID)); !os.IsNotExist(err) {
+		t.Errorf("v2 group left after the task ended: %v", err)
+	}
+}
+
+// TestFetchThenRun: fetched files land in the sandbox before the start.
+func TestFetchThenRun(t *testing.T) {
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "run.sh"), []byte("#!/bin/sh\necho fetched $1\n"), 0o644)
+	d := newDriver(t, t.TempDir())
+	h := start(t, d, driver.Spec{Args: []string{"./run.sh", "ok"},
+		Fetch: []driver.Fetch{{URI: "file://" + filepath.Join(src, "run.sh"), Executable: true}}})
+	if st := wait(t, d, h); st.ExitCode != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	if got := logs(t, d, h); got != "fetched ok\n" {
+		t.Errorf("logs = %q", got)
+	}
+	_, err := d.Start(context.Background(), driver.Spec{ID: "bad-fetch", Sandbox: t.TempDir(), Cmd: "true",
+		Fetch: []driver.Fetch{{URI: "file:///nonexistent/x.tgz"}}})
+	if !errors.Is(err, driver.ErrStartFailed) || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("Start with a missing fetch URI = %v, want ErrStartFailed with the OS's reason", err)
+	}
+}
