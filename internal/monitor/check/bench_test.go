@@ -74,6 +74,57 @@ func BenchmarkRound(b *testing.B) {
 	b.ReportMetric(float64(len(entries)), "checks")
 }
 
+// BenchmarkSchedulerLive runs the same 55 checks through a Scheduler on
+// the real clock at a 1 s interval; one op is one round of 55 results. It
+// reports CPU per round including the scheduler's own loop and goroutines.
+func BenchmarkSchedulerLive(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "heartbeat")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	iv := api.Duration(time.Second)
+	var specs []api.CheckSpec
+	for _, d := range Defaults() {
+		d.Interval = iv
+		specs = append(specs, d)
+	}
+	for i := range 10 {
+		specs = append(specs,
+			api.CheckSpec{Name: fmt.Sprintf("cpu%d", i), Builtin: "cpu", Interval: iv},
+			api.CheckSpec{Name: fmt.Sprintf("mem%d", i), Builtin: "memory", Interval: iv},
+			api.CheckSpec{Name: fmt.Sprintf("load%d", i), Builtin: "load", Interval: iv},
+			api.CheckSpec{Name: fmt.Sprintf("disk%d", i), Builtin: "disk", Args: map[string]any{"path": "/"}, Interval: iv},
+			api.CheckSpec{Name: fmt.Sprintf("age%d", i), Builtin: "file_age", Args: map[string]any{"path": file}, Interval: iv},
+		)
+	}
+	results := make(chan api.CheckResult, 1000)
+	s := NewScheduler(SchedulerOptions{Node: "n1", Deliver: func(r api.CheckResult) { results <- r }})
+	s.Update(specs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	wait := func() {
+		for range len(specs) {
+			if r := <-results; r.Status == api.StatusUnknown {
+				b.Errorf("%s: %s", r.Check, r.Output)
+			}
+		}
+	}
+	wait() // first round: the cpu checks take their first samples
+	b.ResetTimer()
+	start := cpuTime(b)
+	for b.Loop() {
+		wait()
+	}
+	used := cpuTime(b) - start
+	b.StopTimer()
+	cancel()
+	<-done
+	perRound := used / time.Duration(b.N)
+	b.ReportMetric(float64(perRound)/float64(time.Millisecond), "cpu-ms/round")
+	b.ReportMetric(float64(perRound)/float64(10*time.Second)*100, "%core@10s")
+}
+
 // BenchmarkExecTrue is the cost of one trivial command check (fork+exec of
 // sh), for comparison with the builtins.
 func BenchmarkExecTrue(b *testing.B) {

@@ -80,6 +80,7 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	order   []*entry // entries by name, the order the loop visits them
 	running map[string]bool
 	skipped map[string]int
 }
@@ -162,6 +163,10 @@ func (s *Scheduler) Update(specs []api.CheckSpec) {
 		next[spec.Name] = s.newEntry(spec, string(b), now)
 	}
 	s.entries = next
+	s.order = s.order[:0]
+	for _, name := range slices.Sorted(maps.Keys(next)) {
+		s.order = append(s.order, next[name])
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -223,8 +228,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		now := s.clock.Now()
 		wait := time.Duration(-1)
 		s.mu.Lock()
-		for _, name := range slices.Sorted(maps.Keys(s.entries)) {
-			e := s.entries[name]
+		for _, e := range s.order {
 			if !e.next.After(now) {
 				round := e.round
 				e.schedule(now)
