@@ -7,7 +7,7 @@ export CGO_ENABLED=0
 # Debian packages the tests use as real peers. Installed by `make test-deps`
 # when running as root with apt and a package's command is missing.
 TEST_PACKAGES := etcd:etcd-server whisper-fetch:python3-whisper carbon-cache:graphite-carbon \
-  collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic
+  collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic dockerd:docker.io
 
 .PHONY: build run test test-deps bench fuzz clean
 
@@ -25,7 +25,7 @@ test-deps:
 	    echo "installing test peers:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
 	      echo "warning: could not install$$missing; tests that need them will skip"; \
-	    pkill -x etcd; pkill -x collectd; pkill -f bin/carbon-cache; true; \
+	    pkill -x etcd; pkill -x collectd; pkill -f bin/carbon-cache; pkill -x dockerd; pkill -x containerd; true; \
 	  else echo "note: not root or no apt: missing$$missing; tests that need them will skip"; fi; \
 	fi
 
