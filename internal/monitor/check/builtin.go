@@ -273,6 +273,9 @@ func ParseRange(s string) (Range, error) {
 	} else if r.End, err = strconv.ParseFloat(hi, 64); err != nil {
 		return Range{}, fmt.Errorf("range %q: end %q is not a number", s, hi)
 	}
+	if math.IsNaN(r.Start) || math.IsNaN(r.End) {
+		return Range{}, fmt.Errorf("range %q is not a number", s)
+	}
 	if r.Start > r.End {
 		return Range{}, fmt.Errorf("range %q: start is above end", s)
 	}

@@ -111,7 +111,7 @@ func TestRange(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "x", "5:1", "1:y", "@"} {
+	for _, bad := range []string{"", "x", "5:1", "1:y", "@", "NaN", "1:nan"} {
 		if _, err := ParseRange(bad); err == nil {
 			t.Errorf("ParseRange(%q) gave no error", bad)
 		}
@@ -119,4 +119,22 @@ func TestRange(t *testing.T) {
 	if (Range{}).Alerts(1e9) {
 		t.Error("the zero Range alerts")
 	}
+}
+
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"10", "10:", "~:10", "10:20", "@10:20", ":5", "@", "1e3:2e3"} {
+		f.Add(s, 5.0)
+	}
+	f.Fuzz(func(t *testing.T, s string, v float64) {
+		r, err := ParseRange(s)
+		if err != nil {
+			return
+		}
+		if r.Start > r.End {
+			t.Fatalf("%q: start %v above end %v", s, r.Start, r.End)
+		}
+		if v == v && v >= r.Start && v <= r.End && r.Alerts(v) != r.Inside {
+			t.Fatalf("%q: %v inside the range, alerts %v", s, v, r.Alerts(v))
+		}
+	})
 }

@@ -187,7 +187,7 @@ func ParseGraphite(output string, def int64) ([]api.MetricPoint, error) {
 				bad = append(bad, fmt.Sprintf("line %d: timestamp %q is not a number", n+1, f[2]))
 				continue
 			}
-			if t > 0 {
+			if t > 0 && t < 1<<62 {
 				ts = int64(t)
 			}
 		}

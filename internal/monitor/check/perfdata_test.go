@@ -155,3 +155,29 @@ func FuzzParsePerfdata(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseGraphite(f *testing.F) {
+	for _, s := range []string{"a.b 1 2", "a.b 1", "x y z w", "a 1e400 1", "a NaN 1", "\n\n a 1 -5\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pts, err := ParseGraphite(s, 42)
+		lines := 0
+		for _, l := range strings.Split(s, "\n") {
+			if len(strings.Fields(l)) > 0 {
+				lines++
+			}
+		}
+		if len(pts) > lines {
+			t.Fatalf("%d points from %d lines", len(pts), lines)
+		}
+		if err == nil && len(pts) != lines {
+			t.Fatalf("%d points from %d lines and no error", len(pts), lines)
+		}
+		for _, p := range pts {
+			if p.Name == "" || strings.ContainsAny(p.Name, " \t\n") || p.Value != p.Value || p.Time <= 0 && p.Time != 42 {
+				t.Fatalf("bad point %+v from %q", p, s)
+			}
+		}
+	})
+}
