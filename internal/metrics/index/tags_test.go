@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -201,5 +202,44 @@ func TestOpenTagsPersists(t *testing.T) {
 	data, _ = os.ReadFile(path)
 	if want := "cpu;dc=x;host=b\nmem;host=a\njunk;=\nnet;host=c\n"; string(data) != want {
 		t.Fatalf("file after reopen = %q, want %q", data, want)
+	}
+}
+
+func TestTagsConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tags.idx")
+	tg, err := OpenTags(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				tg.Add("m;w=" + string(rune('a'+w)) + ";i=" + strconv.Itoa(i))
+				if _, err := tg.FindSeries([]string{"name=m", "w=a"}); err != nil {
+					t.Error(err)
+					return
+				}
+				tg.AutoCompleteValues(nil, "i", "1", 5)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tg.Len() != 2000 {
+		t.Fatalf("Len = %d, want 2000", tg.Len())
+	}
+	re, err := OpenTags(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	if re.Len() != 2000 {
+		t.Fatalf("reloaded Len = %d, want 2000", re.Len())
 	}
 }
