@@ -44,8 +44,9 @@ type Config struct {
 	KeepaliveTimeout  time.Duration
 	Logger            *slog.Logger
 	Now               func() time.Time
-	// QueueSize bounds queued results (default 65536), BatchSize the events
-	// per Store.Save (default 4096), HandlerQueue the queued handler runs
+	// QueueSize bounds queued results (default 65536), BatchSize the results
+	// taken from the queue between saves and the events per Store.Save
+	// (default 4096), HandlerQueue the queued handler runs
 	// (default 4096) and HandlerWorkers the handlers running at once
 	// (default 16).
 	QueueSize, BatchSize, HandlerQueue, HandlerWorkers int
@@ -324,15 +325,20 @@ func (p *Processor) drainOnStop(ctx context.Context, writerIdle bool) {
 		<-p.ready
 	}
 	close(p.batches)
-	if len(p.dirty) > 0 {
+	for len(p.dirty) > 0 {
 		p.save(ctx, p.takeBatch())
 	}
 }
 
+// takeBatch takes up to BatchSize dirty events, copied for the writer.
 func (p *Processor) takeBatch() []api.Event {
-	b := make([]api.Event, 0, len(p.dirty))
+	b := make([]api.Event, 0, min(len(p.dirty), p.cfg.BatchSize))
 	p.mu.RLock()
 	for k := range p.dirty {
+		if len(b) == p.cfg.BatchSize {
+			break
+		}
+		delete(p.dirty, k)
 		if ev, ok := p.events[k]; ok {
 			c := *ev
 			c.HandlerStatus = cloneStatus(ev.HandlerStatus)
@@ -340,7 +346,6 @@ func (p *Processor) takeBatch() []api.Event {
 		}
 	}
 	p.mu.RUnlock()
-	clear(p.dirty)
 	return b
 }
 
