@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-graphite/carbonapi/expr/interfaces"
 	"github.com/go-graphite/carbonapi/expr/metadata"
 	"github.com/go-graphite/carbonapi/expr/types"
 	"github.com/go-graphite/carbonapi/pkg/parser"
 	pickle "github.com/lomik/og-rek"
+
+	"corral/internal/metrics/whisper"
 )
 
 // The fixture's raw values (see testData), for computing expectations.
@@ -666,5 +670,51 @@ func decodeInto(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %q: %v", b[:min(200, len(b))], err)
+	}
+}
+
+// failingFetcher fails for every series but those of its inner fetcher.
+type failingFetcher struct{ *memFetcher }
+
+func (f failingFetcher) Fetch(name string, from, until int64) (whisper.Series, error) {
+	if name == "a.b.c2" {
+		return whisper.Series{}, errors.New("read a/b/c2.wsp: input/output error")
+	}
+	return f.memFetcher.Fetch(name, from, until)
+}
+
+func TestRenderLimitsAndStorageErrors(t *testing.T) {
+	ix, tg, f := testData()
+	now := func() time.Time { return time.Unix(testNow, 0) }
+	h, err := New(Options{Index: ix, Tags: tg, Fetcher: f, Now: now, MaxPoints: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three series of six points are more than ten.
+	rec := get(h.Render, "/render", renderQuery("json", "sumSeries(a.b.c*)"))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "more than 10 points") {
+		t.Fatalf("MaxPoints: %d %q", rec.Code, rec.Body)
+	}
+	if rec := get(h.Render, "/render", renderQuery("json", "a.b.c1")); rec.Code != http.StatusOK {
+		t.Fatalf("under MaxPoints: %d %q", rec.Code, rec.Body)
+	}
+	h, err = New(Options{Index: ix, Tags: tg, Fetcher: failingFetcher{f}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"a.b.c*", "movingAverage(a.b.c2,2)"} {
+		rec = get(h.Render, "/render", renderQuery("json", target))
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "input/output error") {
+			t.Fatalf("%s with a storage error: %d %q", target, rec.Code, rec.Body)
+		}
+	}
+	h, err = New(Options{Index: ix, Tags: tg, Fetcher: f, Now: now, MaxTimeRange: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := withParam(renderQuery("json", "a.b.c1"), "from", "-3d")
+	q.Del("until")
+	if rec := get(h.Render, "/render", q); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "time range") {
+		t.Fatalf("MaxTimeRange: %d %q", rec.Code, rec.Body)
 	}
 }
