@@ -64,6 +64,14 @@ type Stats struct {
 	HandlerDropped  uint64 // runs dropped because the handler queue was full
 	Events          int    // events held
 	Queued          int    // results waiting
+	// Handlers counts finished runs and failures (dropped runs included)
+	// per handler name.
+	Handlers map[string]HandlerCounts
+}
+
+// HandlerCounts are one handler's counters.
+type HandlerCounts struct {
+	Runs, Failures uint64
 }
 
 // Processor ingests check results into events, persists them in batches
@@ -74,8 +82,10 @@ type Processor struct {
 	log *slog.Logger
 	in  chan msg
 
-	mu     sync.RWMutex // guards events for readers; the loop is the only writer
+	mu     sync.RWMutex // guards events and perHandler; the loop is the only writer
 	events map[string]*api.Event
+	// perHandler counts runs and failures by handler name.
+	perHandler map[string]HandlerCounts
 
 	// Owned by the loop goroutine.
 	deadline map[string]time.Time // TTL expiry per event key
@@ -148,16 +158,17 @@ func New(cfg Config) (*Processor, error) {
 	def(&cfg.HandlerQueue, 4096)
 	def(&cfg.HandlerWorkers, 16)
 	return &Processor{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "event"),
-		in:       make(chan msg, cfg.QueueSize),
-		events:   map[string]*api.Event{},
-		deadline: map[string]time.Time{},
-		dirty:    map[string]struct{}{},
-		jobs:     make(chan job, cfg.HandlerQueue),
-		results:  make(chan jobResult, cfg.HandlerQueue),
-		batches:  make(chan []api.Event, 1),
-		ready:    make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "event"),
+		in:         make(chan msg, cfg.QueueSize),
+		events:     map[string]*api.Event{},
+		perHandler: map[string]HandlerCounts{},
+		deadline:   map[string]time.Time{},
+		dirty:      map[string]struct{}{},
+		jobs:       make(chan job, cfg.HandlerQueue),
+		results:    make(chan jobResult, cfg.HandlerQueue),
+		batches:    make(chan []api.Event, 1),
+		ready:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -227,16 +238,18 @@ func (p *Processor) Get(entity, check string) (api.Event, bool) {
 	return clone(*ev), true
 }
 
-// List returns copies of the current events that match f, unordered.
+// List returns copies of the current events that match f, sorted by entity
+// and check.
 func (p *Processor) List(f Filter) []api.Event {
 	p.mu.RLock()
-	defer p.mu.RUnlock()
 	var out []api.Event
 	for _, ev := range p.events {
 		if f.Match(ev) {
 			out = append(out, clone(*ev))
 		}
 	}
+	p.mu.RUnlock()
+	sortEvents(out)
 	return out
 }
 
@@ -244,8 +257,13 @@ func (p *Processor) List(f Filter) []api.Event {
 func (p *Processor) Stats() Stats {
 	p.mu.RLock()
 	n := len(p.events)
+	hs := make(map[string]HandlerCounts, len(p.perHandler))
+	for k, v := range p.perHandler {
+		hs[k] = v
+	}
 	p.mu.RUnlock()
 	return Stats{
+		Handlers: hs,
 		Received: p.st.received.Load(), Processed: p.st.processed.Load(), Expired: p.st.expired.Load(),
 		Saved: p.st.saved.Load(), SaveErrors: p.st.saveErrors.Load(), Handled: p.st.handled.Load(),
 		HandlerFailures: p.st.failures.Load(), HandlerDropped: p.st.dropped.Load(),
@@ -462,6 +480,11 @@ func (p *Processor) dispatch(ev *api.Event, spec api.CheckSpec, now time.Time) {
 		default:
 			p.st.dropped.Add(1)
 			st.LastError, st.Failures = "handler queue full: not run", st.Failures+1
+			p.mu.Lock()
+			c := p.perHandler[h.Name]
+			c.Failures++
+			p.perHandler[h.Name] = c
+			p.mu.Unlock()
 		}
 		if ev.HandlerStatus == nil {
 			ev.HandlerStatus = map[string]api.HandlerStatus{}
@@ -511,6 +534,12 @@ func (p *Processor) jobDone(r jobResult) {
 	p.inflight--
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	c := p.perHandler[r.handler]
+	c.Runs++
+	if r.err != nil {
+		c.Failures++
+	}
+	p.perHandler[r.handler] = c
 	ev, ok := p.events[r.key]
 	if !ok {
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,8 +194,8 @@ func TestProcessorHandlerFailureRecorded(t *testing.T) {
 	if st.LastError != "exit status 3: no route to pager" || st.Failures != 1 || st.LastHandled != t0.Unix() {
 		t.Errorf("handler status = %+v", st)
 	}
-	if s := h.p.Stats(); s.HandlerFailures != 1 {
-		t.Errorf("HandlerFailures = %d, want 1", s.HandlerFailures)
+	if s := h.p.Stats(); s.HandlerFailures != 1 || s.Handlers["pager"] != (event.HandlerCounts{Runs: 1, Failures: 1}) {
+		t.Errorf("stats = %+v, want one failed pager run", s)
 	}
 	delete(n.fail, "pager")
 	clk.Set(t0.Add(time.Minute))
@@ -332,8 +333,12 @@ func TestProcessorRestart(t *testing.T) {
 	n2 := newNotifier(pager)
 	h2 := start(t, s2, cfg, clk, n2)
 	h2.flush()
-	if got := len(h2.p.List(event.Filter{})); got != 4 {
-		t.Fatalf("after restart: %d events, want 4", got)
+	var keys []string
+	for _, ev := range h2.p.List(event.Filter{}) {
+		keys = append(keys, ev.Key())
+	}
+	if want := []string{"db-1/disk", "web-1/keepalive", "web-2/keepalive", "web-3/keepalive"}; !slices.Equal(keys, want) {
+		t.Fatalf("after restart: events %v, want %v", keys, want)
 	}
 	// The live agents report again within their timeout, after a few ticks.
 	h2.tick(restart.Add(time.Second))

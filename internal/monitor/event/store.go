@@ -83,13 +83,18 @@ func (s *MemStore) List(_ context.Context, f Filter) ([]api.Event, error) {
 			out = append(out, clone(ev))
 		}
 	}
-	slices.SortFunc(out, func(a, b api.Event) int {
-		if a.Entity != b.Entity {
-			return strings.Compare(a.Entity, b.Entity)
+	sortEvents(out)
+	return out, nil
+}
+
+// sortEvents orders events by entity, then check.
+func sortEvents(evs []api.Event) {
+	slices.SortFunc(evs, func(a, b api.Event) int {
+		if c := strings.Compare(a.Entity, b.Entity); c != 0 {
+			return c
 		}
 		return strings.Compare(a.Check, b.Check)
 	})
-	return out, nil
 }
 
 // Delete removes an event; a missing one is not an error.
