@@ -48,7 +48,10 @@ func seriesPoints(vals []float64, start, end, step int64) []point {
 // each series' consolidation function and the start nudged so buckets stay
 // aligned across refreshes; then with noNullPoints nulls are dropped and
 // series left empty are omitted.
-func jsonSeries(results []*types.MetricData, maxDataPoints int64, noNullPoints bool) []outSeries {
+//
+// xff is the request's xFilesFactor, used for series whose own is 0 (not set
+// by setXFilesFactor).
+func jsonSeries(results []*types.MetricData, maxDataPoints int64, noNullPoints bool, xff float32) []outSeries {
 	out := make([]outSeries, 0, len(results))
 	if len(results) == 0 {
 		return out
@@ -61,7 +64,7 @@ func jsonSeries(results []*types.MetricData, maxDataPoints int64, noNullPoints b
 	for _, r := range results {
 		var pts []point
 		if maxDataPoints > 0 {
-			pts = consolidate(r, maxDataPoints, endTime-startTime)
+			pts = consolidate(r, maxDataPoints, endTime-startTime, xff)
 		} else {
 			pts = seriesPoints(r.Values, r.StartTime, r.StopTime, r.StepTime)
 		}
@@ -83,11 +86,14 @@ func jsonSeries(results []*types.MetricData, maxDataPoints int64, noNullPoints b
 }
 
 // consolidate is graphite-web's maxDataPoints handling of one series.
-func consolidate(r *types.MetricData, maxDataPoints, timeRange int64) []point {
+func consolidate(r *types.MetricData, maxDataPoints, timeRange int64, xff float32) []point {
+	if r.XFilesFactor != 0 {
+		xff = r.XFilesFactor
+	}
 	vals, start, step := r.Values, r.StartTime, r.StepTime
 	agg := aggregator(r)
 	if maxDataPoints == 1 {
-		return []point{{consolidateBucket(vals, len(vals), agg, r.XFilesFactor), start}}
+		return []point{{consolidateBucket(vals, len(vals), agg, xff), start}}
 	}
 	if step <= 0 || float64(maxDataPoints) >= float64(timeRange)/float64(step) {
 		return seriesPoints(vals, start, r.StopTime, step)
@@ -104,7 +110,7 @@ func consolidate(r *types.MetricData, maxDataPoints, timeRange int64) []point {
 	var cons []float64
 	for len(vals) > 0 {
 		n := min(int(valuesPerPoint), len(vals))
-		cons = append(cons, consolidateBucket(vals[:n], int(valuesPerPoint), agg, r.XFilesFactor))
+		cons = append(cons, consolidateBucket(vals[:n], int(valuesPerPoint), agg, xff))
 		vals = vals[n:]
 	}
 	return seriesPoints(cons, start, r.StopTime, secondsPerPoint)

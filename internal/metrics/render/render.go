@@ -143,6 +143,7 @@ type Request struct {
 	Location      *time.Location
 	MaxDataPoints int64
 	NoNullPoints  bool
+	XFilesFactor  float32 // for maxDataPoints consolidation; graphite-web's default 0
 	JSONP         string
 	Form          url.Values
 }
@@ -224,6 +225,13 @@ func (h *Handler) ParseRequest(form url.Values) (*Request, error) {
 			return nil, badf("maxDataPoints: cannot parse %q as a positive integer", v)
 		}
 		req.MaxDataPoints = n
+	}
+	if v := form.Get("xFilesFactor"); v != "" {
+		f, err := strconv.ParseFloat(v, 32)
+		if err != nil || f < 0 || f > 1 {
+			return nil, badf("xFilesFactor: %q is not a number between 0 and 1", v)
+		}
+		req.XFilesFactor = float32(f)
 	}
 	req.NoNullPoints = form.Has("noNullPoints") && !isFalse(form.Get("noNullPoints"))
 	req.JSONP = form.Get("jsonp")
@@ -401,7 +409,7 @@ func (h *Handler) marshal(req *Request, rs []rendered) ([]byte, string, error) {
 	}
 	switch req.Format {
 	case "json":
-		body := marshalJSON(jsonSeries(series, req.MaxDataPoints, req.NoNullPoints))
+		body := marshalJSON(jsonSeries(series, req.MaxDataPoints, req.NoNullPoints, req.XFilesFactor))
 		if req.JSONP != "" {
 			var b bytes.Buffer
 			b.WriteString(req.JSONP)

@@ -392,6 +392,20 @@ func TestRenderMaxDataPoints(t *testing.T) {
 	if v := values(t, got[0], t0-600, 0); !sameFloats(v, []float64{-27.5}) {
 		t.Fatalf("maxDataPoints=1: %v", v)
 	}
+	// xFilesFactor: a.b.c1 over [t0-600, t0+60) has 6 known points of 66;
+	// maxDataPoints=2 makes buckets of 33, the second holding 5 known
+	// (t0, t0+10, t0+30, t0+40, t0+50 with the first bucket nudged away).
+	q2 := url.Values{"target": {"a.b.c1"}, "from": {itoa(t0 - 601)}, "until": {itoa(t0 + 59)}, "format": {"json"}, "maxDataPoints": {"2"}}
+	got = decodeJSON(t, get(h.Render, "/render", q2).Body)
+	last := got[0].Datapoints[len(got[0].Datapoints)-1]
+	if last[0] == nil {
+		t.Fatalf("xFilesFactor=0: last bucket is null: %v", got[0].Datapoints)
+	}
+	q2.Set("xFilesFactor", "0.5")
+	got = decodeJSON(t, get(h.Render, "/render", q2).Body)
+	if last := got[0].Datapoints[len(got[0].Datapoints)-1]; last[0] != nil {
+		t.Fatalf("xFilesFactor=0.5: last bucket %v, want null", *last[0])
+	}
 	// Fewer points than asked for: unchanged.
 	q.Set("maxDataPoints", "100")
 	got = decodeJSON(t, get(h.Render, "/render", q).Body)
