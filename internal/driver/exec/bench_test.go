@@ -3,6 +3,8 @@ package exec
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,7 +26,16 @@ func BenchmarkStart200Parallel8(b *testing.B) { benchStart(b, 8) }
 func benchStart(b *testing.B, workers int) {
 	const n = 200
 	for i := 0; i < b.N; i++ {
-		d := newDriver(b, b.TempDir())
+		o := testOptions(b.TempDir())
+		if sup := os.Getenv("CORRAL_BENCH_SUPERVISOR"); sup != "" {
+			// e.g. a built corral-supervisor, to measure it instead of
+			// the test binary.
+			o.SupervisorCommand = strings.Fields(sup)
+		}
+		d, err := New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
 		hs := make([]driver.Handle, n)
 		sandboxes := make([]string, n)
 		for j := range sandboxes {
