@@ -17,9 +17,9 @@ import (
 // where carbonapi v0.18 differs from graphite-web: the graph-style
 // pass-throughs and threshold (see style.go), the moving window family,
 // derivative and countSeries (each checked against graphite-web's results
-// in render_test.go), timeShift's series names, and a faster sumSeries (see
-// sum.go).
-// Descriptions of the moving functions stay carbonapi's (same parameters).
+// in render_test.go), timeShift's series names, and a faster sumSeries
+// (fastSum). Descriptions stay carbonapi's (same parameters) except for the
+// style functions, which carbonapi describes only in its cairo build.
 func overrides() map[string]interfaces.Function {
 	m := map[string]interfaces.Function{
 		"movingAverage": movingWindow{fn: "average"},
