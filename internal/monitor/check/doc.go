@@ -49,7 +49,8 @@
 // checks spread over the interval and keep their phase across restarts.
 // Proxy checks hash the check and its entity only, so every subscriber
 // agrees on the rounds, and ProxyRunner picks one subscriber per round in
-// turn. Cron checks take the standard five fields or descriptors (@hourly,
+// turn (for cron proxy checks the round is a hash of the run's time, which
+// spreads the runs evenly but not strictly in turn). Cron checks take the standard five fields or descriptors (@hourly,
 // @every 5m). A check still running when it is due again is skipped, not
 // stacked; at most MaxConcurrent commands run at once.
 //

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,8 @@ type Scheduler struct {
 	// idle, when set (by tests), is called with the loop's time each time
 	// the loop is about to wait.
 	idle func(now time.Time)
+	// started, when set (by tests), is called as a run is launched.
+	started func(check string)
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -211,7 +214,10 @@ func (s *Scheduler) newEntry(spec api.CheckSpec, key string, now time.Time) *ent
 func (e *entry) schedule(now time.Time) {
 	if e.cron != nil {
 		e.next = e.cron.Next(now)
-		e.round = uint64(e.next.Unix() / 60)
+		// Cron times have no run number; a hash of the time spreads the
+		// rounds over the subscribers (every 5 minutes counted in minutes
+		// would land on the same one of 5 subscribers each time).
+		e.round = hash64(strconv.FormatInt(e.next.Unix(), 10))
 		return
 	}
 	var k int64
@@ -270,6 +276,9 @@ func (s *Scheduler) start(ctx context.Context, wg *sync.WaitGroup, e *entry, rou
 		}
 	}
 	s.running[name] = true
+	if s.started != nil {
+		s.started(name)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

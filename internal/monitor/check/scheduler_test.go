@@ -356,44 +356,65 @@ func newHarnessWithRelease(t *testing.T, start time.Time, release chan struct{})
 }
 
 func TestSchedulerProxyRoundRobin(t *testing.T) {
-	t0 := time.Unix(1_700_000_000, 0)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
 	iv := 10 * time.Second
 	subs := []string{"n1", "n2", "n3"}
-	spec := countSpec("shop", iv)
-	spec.ProxyEntity = "shop-api"
-	off := Splay("", spec, iv)
-	total := 0
-	for _, node := range subs {
-		h := newHarness(t, t0, SchedulerOptions{Node: node, Subscribers: func(api.CheckSpec) []string { return subs }})
-		h.update(spec)
-		mine := 0
-		for k := 1; k <= 6; k++ {
-			at := h.nextWake()
-			if phase := time.Duration(at.UnixNano() % int64(iv)); phase != off {
-				t.Fatalf("%s: proxy round at phase %v, want %v on every node", node, phase, off)
-			}
-			h.advance(at)
-			round := uint64((at.UnixNano() - int64(off)) / int64(iv))
-			if ProxyRunner(spec, subs, round) != node {
-				continue
-			}
-			mine++
-			r := h.result()
-			if r.Entity != "shop-api" || r.Executed != at.Unix() {
-				t.Errorf("%s: got %+v, want entity shop-api at %d", node, r, at.Unix())
-			}
-		}
-		h.stop() // waits for runs in progress
-		if n := h.probes["shop"].n; n != mine {
-			t.Errorf("%s ran %d rounds, want %d", node, n, mine)
-		}
-		if mine != 2 {
-			t.Errorf("%s had %d of 6 rounds, want 2", node, mine)
-		}
-		total += h.probes["shop"].n
+	byInterval := countSpec("shop", iv)
+	byInterval.ProxyEntity = "shop-api"
+	byCron := api.CheckSpec{Name: "shop", Builtin: "count", Args: map[string]any{"name": "shop"}, Cron: "*/5 * * * *", ProxyEntity: "shop-api"}
+	tests := []struct {
+		name   string
+		spec   api.CheckSpec
+		strict bool // rounds strictly in turn: 2 of 6 each
+	}{
+		{"interval", byInterval, true},
+		{"cron", byCron, false},
 	}
-	if total != 6 {
-		t.Errorf("6 rounds ran %d times in all", total)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var times []time.Time
+			ran := make([]int, 6)
+			for n, node := range subs {
+				h := newHarness(t, t0, SchedulerOptions{Node: node, Subscribers: func(api.CheckSpec) []string { return subs }})
+				started := 0 // only the loop goroutine writes it, before going idle
+				h.s.mu.Lock()
+				h.s.started = func(string) { started++ }
+				h.s.mu.Unlock()
+				h.update(tt.spec)
+				mine := 0
+				for k := range 6 {
+					at := h.nextWake()
+					if n == 0 {
+						times = append(times, at)
+					} else if !at.Equal(times[k]) {
+						t.Fatalf("%s: round %d at %v, n1 had it at %v", node, k, at, times[k])
+					}
+					before := started
+					h.advance(at)
+					if started == before {
+						continue
+					}
+					mine++
+					ran[k]++
+					r := h.result()
+					if r.Entity != "shop-api" || r.Executed != at.Unix() {
+						t.Errorf("%s: got %+v, want entity shop-api at %d", node, r, at.Unix())
+					}
+				}
+				h.stop() // waits for runs in progress
+				if got := h.probes["shop"].n; got != mine {
+					t.Errorf("%s ran %d rounds, want %d", node, got, mine)
+				}
+				if tt.strict && mine != 2 {
+					t.Errorf("%s had %d of 6 rounds, want 2", node, mine)
+				}
+			}
+			for k, n := range ran {
+				if n != 1 {
+					t.Errorf("round %d ran on %d nodes, want 1", k, n)
+				}
+			}
+		})
 	}
 }
 
