@@ -440,3 +440,69 @@ func TestProcessorDelete(t *testing.T) {
 		t.Errorf("store Load = %v, want ErrNotFound", err)
 	}
 }
+
+// blocking is a Notifier whose runs wait for release.
+type blocking struct {
+	notifier
+	started chan string
+	release chan struct{}
+}
+
+func (b *blocking) Notify(ctx context.Context, h api.HandlerSpec, ev api.Event) error {
+	b.started <- ev.Entity
+	<-b.release
+	return b.notifier.Notify(ctx, h, ev)
+}
+
+// TestProcessorHandlerQueueFull: a slow handler never blocks ingest; runs
+// beyond the bounded queue are dropped and recorded on the event.
+func TestProcessorHandlerQueueFull(t *testing.T) {
+	clk := &clock{t: t0}
+	b := &blocking{notifier: *newNotifier(pager), started: make(chan string, 10), release: make(chan struct{})}
+	cfg := event.Config{Store: event.NewMemStore(), Notifier: b, Now: clk.Now, HandlerQueue: 1, HandlerWorkers: 1,
+		Checks: checks(api.CheckSpec{Name: "disk", Handlers: []string{"pager"}})}
+	p, err := event.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	submit := func(e string) {
+		if err := p.Submit(ctx, api.CheckResult{Entity: e, Check: "disk", Status: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit("a")
+	if got := <-b.started; got != "a" {
+		t.Fatalf("first run for %s", got)
+	}
+	submit("b") // queued
+	submit("c") // dropped
+	for range 100 {
+		submit("d") // ingest goes on
+	}
+	for p.Stats().Processed < 103 { // all applied while a's run still blocks
+		time.Sleep(time.Millisecond)
+	}
+	close(b.release)
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer fcancel()
+	if err := p.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := p.Get("c", "disk")
+	if st := ev.HandlerStatus["pager"]; st.LastError != "handler queue full: not run" || st.LastHandled != 0 {
+		t.Errorf("dropped run: %+v", st)
+	}
+	// The worker held a, the queue held b: c and every d were dropped (d
+	// was never handled, so each result tries again).
+	if ev, _ := p.Get("d", "disk"); ev.HandlerStatus["pager"].Failures != 100 {
+		t.Errorf("d: %+v", ev.HandlerStatus["pager"])
+	}
+	s := p.Stats()
+	if s.HandlerDropped != 101 || s.Processed != 103 || len(b.Calls()) != 2 || s.Handlers["pager"] != (event.HandlerCounts{Runs: 2, Failures: 101}) {
+		t.Errorf("stats %+v, %d calls; want 101 dropped, 103 processed, 2 calls", s, len(b.Calls()))
+	}
+}
