@@ -4,7 +4,6 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,8 +46,7 @@ func BenchmarkRound(b *testing.B) {
 	s := NewScheduler(SchedulerOptions{Node: "n1"})
 	entries := make([]*entry, len(specs))
 	for i, spec := range specs {
-		key, _ := json.Marshal(spec)
-		entries[i] = s.newEntry(spec, string(key), time.Now())
+		entries[i] = s.newEntry(spec, runKey(spec), time.Now())
 		if entries[i].invalid != "" {
 			b.Fatalf("%s: %s", spec.Name, entries[i].invalid)
 		}
@@ -56,7 +54,7 @@ func BenchmarkRound(b *testing.B) {
 	ctx := context.Background()
 	round := func() {
 		for _, e := range entries {
-			if r := s.execute(ctx, e); r.Status == api.StatusUnknown {
+			if r := s.execute(ctx, e, e.spec); r.Status == api.StatusUnknown {
 				b.Fatalf("%s: %s", r.Check, r.Output)
 			}
 		}

@@ -91,7 +91,7 @@ type Scheduler struct {
 // entry is one scheduled check.
 type entry struct {
 	spec     api.CheckSpec
-	key      string // the spec as JSON: a change means a new entry
+	key      string // runKey(spec): a change means a new entry
 	interval time.Duration
 	offset   time.Duration
 	cron     cron.Schedule
@@ -158,12 +158,13 @@ func (s *Scheduler) Update(specs []api.CheckSpec) {
 		if spec.Disabled || (spec.Interval <= 0 && spec.Cron == "") || (spec.Command == "" && spec.Builtin == "") {
 			continue
 		}
-		b, _ := json.Marshal(spec)
-		if old, ok := s.entries[spec.Name]; ok && old.key == string(b) {
+		key := runKey(spec)
+		if old, ok := s.entries[spec.Name]; ok && old.key == key {
+			old.spec = spec // handlers and the like may differ; they do not matter here
 			next[spec.Name] = old
 			continue
 		}
-		next[spec.Name] = s.newEntry(spec, string(b), now)
+		next[spec.Name] = s.newEntry(spec, key, now)
 	}
 	s.entries = next
 	s.order = s.order[:0]
@@ -175,6 +176,16 @@ func (s *Scheduler) Update(specs []api.CheckSpec) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// runKey is what of a spec decides how and when the agent runs it: a
+// change in anything else (handlers, occurrences, ttl) keeps the check's
+// schedule and state.
+func runKey(spec api.CheckSpec) string {
+	b, _ := json.Marshal(api.CheckSpec{Name: spec.Name, Command: spec.Command, Builtin: spec.Builtin,
+		Args: spec.Args, Interval: spec.Interval, Cron: spec.Cron, Timeout: spec.Timeout,
+		ProxyEntity: spec.ProxyEntity, OutputMetricFormat: spec.OutputMetricFormat})
+	return string(b)
 }
 
 func (s *Scheduler) newEntry(spec api.CheckSpec, key string, now time.Time) *entry {
@@ -276,13 +287,14 @@ func (s *Scheduler) start(ctx context.Context, wg *sync.WaitGroup, e *entry, rou
 		}
 	}
 	s.running[name] = true
+	spec := e.spec
 	if s.started != nil {
 		s.started(name)
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r := s.execute(ctx, e)
+		r := s.execute(ctx, e, spec)
 		s.mu.Lock()
 		delete(s.running, name)
 		s.mu.Unlock()
@@ -303,12 +315,12 @@ func (s *Scheduler) Skipped(check string) int {
 // Execute runs spec once now, outside its schedule (an ad hoc check
 // request), and returns the result without delivering it.
 func (s *Scheduler) Execute(ctx context.Context, spec api.CheckSpec) api.CheckResult {
-	b, _ := json.Marshal(spec)
-	return s.execute(ctx, s.newEntry(spec, string(b), s.clock.Now()))
+	return s.execute(ctx, s.newEntry(spec, runKey(spec), s.clock.Now()), spec)
 }
 
-func (s *Scheduler) execute(ctx context.Context, e *entry) api.CheckResult {
-	spec := e.spec
+// execute runs e once. spec is e.spec as it was at launch (Update may
+// replace e.spec meanwhile).
+func (s *Scheduler) execute(ctx context.Context, e *entry, spec api.CheckSpec) api.CheckResult {
 	timeout := time.Duration(spec.Timeout)
 	if timeout <= 0 {
 		timeout = DefaultTimeout

@@ -285,7 +285,9 @@ func TestSchedulerUpdateKeepsUnchanged(t *testing.T) {
 	if runs["a"] != "run 2" || runs["b"] != "run 2" {
 		t.Fatalf("before update: %v", runs)
 	}
-	// a unchanged; b gets a new arg, so it starts afresh.
+	// a gets new handlers only, which do not change how it runs; b gets a
+	// new arg, so it starts afresh.
+	a.Handlers = []string{"pagerduty"}
 	b2 := b
 	b2.Args = map[string]any{"name": "b", "extra": 1}
 	h.update(a, b2)
