@@ -185,6 +185,7 @@ func (d *Driver) start(ctx context.Context, dir string, spec driver.Spec) (drive
 	var rep report
 	if rerr != nil && len(line) == 0 {
 		<-done
+		_ = d.cgroups.forTask(spec.ID).remove()
 		b, _ := os.ReadFile(filepath.Join(dir, superLog))
 		return driver.Handle{}, fmt.Errorf("exec: supervisor exited before the task started: %s", strings.TrimSpace(string(b)))
 	}
@@ -193,6 +194,8 @@ func (d *Driver) start(ctx context.Context, dir string, spec driver.Spec) (drive
 	}
 	if rep.Error != "" {
 		<-done
+		// The supervisor removed them, unless a straggler kept them busy.
+		_ = d.cgroups.forTask(spec.ID).remove()
 		d.forget(spec.ID)
 		if rep.TaskFault {
 			return driver.Handle{}, fmt.Errorf("%w: %s", driver.ErrStartFailed, rep.Error)
