@@ -7,7 +7,8 @@ export CGO_ENABLED=0
 # Debian packages the tests use as real peers. Installed by `make test-deps`
 # when running as root with apt and a package's command is missing.
 TEST_PACKAGES := etcd:etcd-server whisper-fetch:python3-whisper carbon-cache:graphite-carbon \
-  collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic dockerd:docker.io
+  collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic dockerd:docker.io \
+  /usr/share/zoneinfo/Europe/Berlin:tzdata
 
 .PHONY: build run test test-deps bench fuzz clean
 
@@ -47,6 +48,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseLine -fuzztime 20s ./internal/metrics/statsd
 	$(GO) test -run '^$$' -fuzz FuzzParseSchemas -fuzztime 20s ./internal/metrics/whisper
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 20s ./internal/metrics/index
+	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 30s ./internal/metrics/render
+	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime 20s ./internal/metrics/graph
+	$(GO) test -run '^$$' -fuzz FuzzParseRules -fuzztime 20s ./internal/metrics/relay
+	$(GO) test -run '^$$' -fuzz FuzzParsePerfdata -fuzztime 20s ./internal/monitor/check
+	$(GO) test -run '^$$' -fuzz FuzzParseGraphite -fuzztime 20s ./internal/monitor/check
+	$(GO) test -run '^$$' -fuzz FuzzParseRange -fuzztime 20s ./internal/monitor/check
+	$(GO) test -run '^$$' -fuzz FuzzParseConstraints -fuzztime 20s ./internal/scheduler
 
 clean:
 	rm -rf bin

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // time zones (render's tz=, job and check schedules) without the OS's tzdata
 
 	"corral/internal/cli"
 )

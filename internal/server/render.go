@@ -74,4 +74,14 @@ func (s *Server) renderRoutes(a *httpapi.API) {
 	a.Query("GET /functions", api.RoleViewer, plain(h.Functions))
 	a.Query("GET /functions/{name}", api.RoleViewer, plain(h.Functions))
 	a.Query("GET /tags", api.RoleViewer, plain(h.Tags))
+	// Grafana's Graphite data source asks for the graphite-web version it
+	// talks to; the render API follows graphite-web 1.1.
+	a.Query("GET /version", api.RoleViewer, func(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
+		w.Header().Set("Content-Type", "text/plain")
+		_, err := w.Write([]byte(graphiteVersion + "\n"))
+		return err
+	})
 }
+
+// graphiteVersion is the graphite-web version /version reports.
+const graphiteVersion = "1.1.10"
