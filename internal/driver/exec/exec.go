@@ -181,7 +181,33 @@ func (d *Driver) start(ctx context.Context, dir string, spec driver.Spec) (drive
 	go func() { cmd.Wait(); close(done) }() // reap it while we live
 
 	// One line: the pid or the reason; EOF means the supervisor died.
-	line, rerr := bufio.NewReader(repR).ReadBytes('\n')
+	type readResult struct {
+		line []byte
+		err  error
+	}
+	rc := make(chan readResult, 1)
+	go func() {
+		line, err := bufio.NewReader(repR).ReadBytes('\n')
+		rc <- readResult{line, err}
+	}()
+	var line []byte
+	var rerr error
+	select {
+	case r := <-rc:
+		line, rerr = r.line, r.err
+	case <-ctx.Done():
+		// The task may start any moment: kill the supervisor's session
+		// (the task's group is its own, so kill it by the cgroup too).
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if st, err := readState(dir); err == nil && st.PGID > 0 {
+			_ = syscall.Kill(-st.PGID, syscall.SIGKILL)
+		}
+		d.cgroups.forTask(spec.ID).killAll()
+		_ = d.cgroups.forTask(spec.ID).remove()
+		d.forget(spec.ID)
+		return driver.Handle{}, fmt.Errorf("exec: start %s: %w", spec.ID, ctx.Err())
+	}
 	var rep report
 	if rerr != nil && len(line) == 0 {
 		<-done

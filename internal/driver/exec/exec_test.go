@@ -523,3 +523,30 @@ func TestFetchThenRun(t *testing.T) {
 		t.Errorf("Start with a missing fetch URI = %v, want ErrStartFailed with the OS's reason", err)
 	}
 }
+
+// TestStartCanceled: a supervisor that never reports does not hang Start
+// past its context, and is killed.
+func TestStartCanceled(t *testing.T) {
+	o := testOptions(t.TempDir())
+	marker := fmt.Sprintf("sleep\x00600.%d", os.Getpid()) // GNU sleep takes fractions
+	o.SupervisorCommand = []string{"/bin/sh", "-c", "exec sleep 600." + strconv.Itoa(os.Getpid()), "sh"}
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = d.Start(ctx, driver.Spec{ID: "hung", Sandbox: t.TempDir(), Cmd: "true"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start = %v, want the context's deadline", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.StateDir, "hung")); !os.IsNotExist(err) {
+		t.Errorf("state dir left: %v", err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, _ := os.ReadFile(p); strings.HasPrefix(string(b), marker) {
+			t.Errorf("hung supervisor %s still runs", p)
+		}
+	}
+}
