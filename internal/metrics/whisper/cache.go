@@ -87,6 +87,7 @@ type Cache struct {
 	nseries atomic.Int64
 	closed  atomic.Bool
 	kick    chan struct{} // wakes idle flushers when the cache fills up
+	groups  sync.Pool     // of *grouped, WriteMany's scratch
 
 	written, failed, updates, tooOld atomic.Int64
 }
@@ -139,6 +140,7 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 	for i := range c.shards {
 		c.shards[i].series = map[string]*entry{}
 	}
+	c.groups.New = func() any { return new(grouped) }
 	return c
 }
 
@@ -203,7 +205,8 @@ func (c *Cache) Write(name string, points []Point) error {
 // i-th, all or none: ErrCacheFull and ErrClosed are as for Write. added,
 // if not nil, is called (outside the cache's locks) with each series that
 // had no entry in the cache, so a caller can index new names without
-// looking at every point.
+// looking at every point. The batch is grouped by shard first, so each
+// shard's lock is taken once per batch.
 func (c *Cache) WriteMany(n int, point func(i int) (string, Point), added func(name string)) error {
 	if n == 0 {
 		return nil
@@ -212,20 +215,60 @@ func (c *Cache) WriteMany(n int, point func(i int) (string, Point), added func(n
 		return err
 	}
 	now := c.now().UnixNano()
-	var fresh []string
+	g := c.groups.Get().(*grouped)
+	defer c.groups.Put(g)
+	g.items = g.items[:0]
+	g.counts = [shards + 1]int{}
 	for i := range n {
 		name, p := point(i)
-		sh := c.shard(name)
+		sh := uint8(maphash.String(c.seed, name) % shards)
+		g.items = append(g.items, item{name, p, sh})
+		g.counts[sh+1]++
+	}
+	for i := 1; i <= shards; i++ {
+		g.counts[i] += g.counts[i-1]
+	}
+	g.sorted = slices.Grow(g.sorted[:0], n)[:n]
+	next := g.counts
+	for _, it := range g.items {
+		g.sorted[next[it.sh]] = it
+		next[it.sh]++
+	}
+	g.fresh = g.fresh[:0]
+	for i := range shards {
+		part := g.sorted[g.counts[i]:g.counts[i+1]]
+		if len(part) == 0 {
+			continue
+		}
+		sh := &c.shards[i]
 		sh.mu.Lock()
-		if c.add(sh, name, now, p) && added != nil {
-			fresh = append(fresh, name)
+		for _, it := range part {
+			if c.add(sh, it.name, now, it.p) && added != nil {
+				g.fresh = append(g.fresh, it.name)
+			}
 		}
 		sh.mu.Unlock()
 	}
-	for _, name := range fresh {
+	for _, name := range g.fresh {
 		added(name)
 	}
+	clear(g.items)
+	clear(g.sorted)
 	return nil
+}
+
+// grouped is WriteMany's scratch space, reused through Cache.groups.
+type grouped struct {
+	items, sorted []item
+	counts        [shards + 1]int
+	fresh         []string
+}
+
+// item is one point of a WriteMany batch and its shard.
+type item struct {
+	name string
+	p    Point
+	sh   uint8
 }
 
 // add appends to a series under sh.mu; it reports whether the series had
