@@ -1,11 +1,13 @@
 package exec
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	osexec "os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -23,7 +25,31 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CORRAL_TEST_SUPERVISOR") == "1" {
 		os.Exit(SupervisorMain(os.Args[1:]))
 	}
+	if dir := os.Getenv("CORRAL_TEST_AGENT"); dir != "" {
+		os.Exit(fakeAgent(dir))
+	}
 	os.Exit(m.Run())
+}
+
+// fakeAgent is an agent process for TestAgentKilled: it starts one task,
+// says so on stdout, and waits to be killed.
+func fakeAgent(dir string) int {
+	d, err := New(testOptions(filepath.Join(dir, "state")))
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	sb := filepath.Join(dir, "sandbox")
+	os.Mkdir(sb, 0o755)
+	_, err = d.Start(context.Background(), driver.Spec{ID: "orphan", Sandbox: sb,
+		Cmd: "while [ ! -e go ]; do sleep 0.05; done; echo bye; exit 6"})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("started")
+	time.Sleep(time.Hour)
+	return 0
 }
 
 func testOptions(stateDir string) Options {
@@ -548,5 +574,48 @@ func TestStartCanceled(t *testing.T) {
 		if b, _ := os.ReadFile(p); strings.HasPrefix(string(b), marker) {
 			t.Errorf("hung supervisor %s still runs", p)
 		}
+	}
+}
+
+// TestAgentKilled: the agent process is SIGKILLed (with its process group);
+// the task runs on and a new driver in another process waits for it.
+func TestAgentKilled(t *testing.T) {
+	dir := t.TempDir()
+	agent := osexec.Command(os.Args[0], "-test.run=^$")
+	agent.Env = append(os.Environ(), "CORRAL_TEST_AGENT="+dir)
+	agent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := agent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "started\n" {
+		agent.Process.Kill()
+		agent.Wait()
+		t.Fatalf("fake agent said %q", line)
+	}
+	syscall.Kill(-agent.Process.Pid, syscall.SIGKILL)
+	agent.Wait()
+
+	d := newDriver(t, filepath.Join(dir, "state"))
+	hs, err := d.Recover(context.Background())
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("Recover = %v, %v", hs, err)
+	}
+	t.Cleanup(func() { d.Stop(context.Background(), hs[0], 0); d.Destroy(context.Background(), hs[0]) })
+	st, err := d.Inspect(context.Background(), hs[0])
+	if err != nil || st.State != driver.StateRunning || !alive(st.PID) {
+		t.Fatalf("task after the agent died: %+v, %v", st, err)
+	}
+	os.WriteFile(filepath.Join(dir, "sandbox", "go"), nil, 0o644)
+	st = wait(t, d, hs[0])
+	if st.ExitCode != 6 || st.Reason != "exit code 6" {
+		t.Errorf("status = %+v, want exit code 6", st)
+	}
+	if got := logs(t, d, hs[0]); got != "bye\n" {
+		t.Errorf("logs = %q", got)
 	}
 }
