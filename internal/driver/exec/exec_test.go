@@ -462,8 +462,8 @@ func TestReasonTable(t *testing.T) {
 		{exitInfo{Code: 137, Signal: "SIGKILL", OOM: true, MemMiB: 128}, "OOM: exceeded 128 MiB"},
 	}
 	for _, tt := range tests {
-		if got := Reason(tt.in); got != tt.want {
-			t.Errorf("Reason(%+v) = %q, want %q", tt.in, got, tt.want)
+		if got := reason(tt.in); got != tt.want {
+			t.Errorf("reason(%+v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	if SignalName(syscall.SIGTERM) != "SIGTERM" || SignalName(syscall.Signal(40)) != "signal 40" {

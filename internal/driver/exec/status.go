@@ -94,9 +94,9 @@ type exitInfo struct {
 	ViaShell bool // Cmd ran under sh -c: 127 and 126 are sh's
 }
 
-// Reason words why a task ended: "" for exit code 0, "exit code 3", "killed
+// reason words why a task ended: "" for exit code 0, "exit code 3", "killed
 // by SIGKILL", "OOM: exceeded 128 MiB", "command not found (exit code 127)".
-func Reason(e exitInfo) string {
+func reason(e exitInfo) string {
 	switch {
 	case e.OOM && e.MemMiB > 0:
 		return fmt.Sprintf("OOM: exceeded %d MiB", e.MemMiB)

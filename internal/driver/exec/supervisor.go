@@ -186,7 +186,7 @@ func supervise(dir string, log *slog.Logger, send func(report)) error {
 	st.State = driver.StateExited
 	st.ExitCode, st.Signal, st.OOM = e.Code, e.Signal, e.OOM
 	st.Stopped = stopped.Load()
-	st.Reason = Reason(e)
+	st.Reason = reason(e)
 	st.FinishedAt = time.Now()
 	st.Final = true
 	if err := groups.remove(); err != nil {

@@ -12,7 +12,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ops, err := Parse(s)
+		ops, err := parse(s)
 		if err != nil {
 			return
 		}

@@ -1,10 +1,22 @@
 // Package mock is a driver whose tasks are scripts run in memory: they run
 // for a while, print lines, exit with a code, die of a signal or OOM, fail
 // to start, or ignore SIGTERM, all on an injected clock. Tests and
-// simulations of the agent and the scheduler use it; Parse documents the
-// script language (the spec's Cmd, or its Args joined by spaces), e.g.
+// simulations of the agent and the scheduler use it. A task's script is
+// the spec's Cmd (or its Args joined by spaces): statements separated by ';'
+// or newlines, e.g. "print starting; run 2s; print bye; exit 3".
 //
-//	print starting; run 2s; print bye; exit 3
+//	run 2s | sleep 2s   run for 2s (on the driver's clock)
+//	run | forever        run until stopped
+//	print TEXT           write TEXT and a newline to stdout
+//	eprint TEXT          write TEXT and a newline to stderr
+//	exit N               end with exit code N (the script's end is exit 0)
+//	oom                  end killed for exceeding the memory limit
+//	signal SIGSEGV       end killed by that signal
+//	fail REASON          Start fails with ErrStartFailed and REASON
+//	term ignore          ignore SIGTERM from now on (Stop kills after grace)
+//	term 3s              on SIGTERM, exit 0 after 3s (killed if grace is shorter)
+//
+// Without a term statement SIGTERM ends the task at once (killed by SIGTERM).
 //
 // Drivers made with the same Node share their tasks, as one node's agent
 // before and after a restart: Recover on a new Driver finds them.
@@ -105,7 +117,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 	if script == "" {
 		script = strings.Join(spec.Args, " ")
 	}
-	ops, err := Parse(script)
+	ops, err := parse(script)
 	if err != nil {
 		return driver.Handle{}, fmt.Errorf("%w: mock script: %w", driver.ErrStartFailed, err)
 	}

@@ -16,21 +16,8 @@ type op struct {
 	mode string        // term: "ignore" or "delay"
 }
 
-// Parse reads a mock script: statements separated by ';' or newlines.
-//
-//	run 2s | sleep 2s   run for 2s (on the driver's clock)
-//	run | forever        run until stopped
-//	print TEXT           write TEXT and a newline to stdout
-//	eprint TEXT          write TEXT and a newline to stderr
-//	exit N               end with exit code N (the script's end is exit 0)
-//	oom                  end killed for exceeding the memory limit
-//	signal SIGSEGV       end killed by that signal
-//	fail REASON          Start fails with ErrStartFailed and REASON
-//	term ignore          ignore SIGTERM from now on (Stop kills after grace)
-//	term 3s              on SIGTERM, exit 0 after 3s (killed if grace is shorter)
-//
-// Without a term statement SIGTERM ends the task at once (killed by SIGTERM).
-func Parse(script string) ([]op, error) {
+// parse reads a mock script (the language is in the package comment).
+func parse(script string) ([]op, error) {
 	var ops []op
 	for _, stmt := range strings.FieldsFunc(script, func(r rune) bool { return r == ';' || r == '\n' }) {
 		stmt = strings.TrimSpace(stmt)
