@@ -88,6 +88,8 @@ func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
 	durationVar(fs, &c.HeartbeatInterval, "heartbeat-interval", "how often agents are told to heartbeat")
 	durationVar(fs, &c.AgentCertTTL, "agent-cert-ttl", "lifetime of the certificates issued to agents (e.g. 30d)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body accepted")
+	fs.StringSliceVar(&c.KeepaliveHandlers, "keepalive-handlers", c.KeepaliveHandlers, "handlers of the keepalive events of agents that stop reporting (comma list)")
+	durationVar(fs, &c.KeepaliveTimeout, "keepalive-timeout", "how long an agent may be silent before its keepalive event is critical")
 }
 
 // agentFlags holds the agent flags that need parsing into agent.Config.

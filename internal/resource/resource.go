@@ -1,6 +1,6 @@
 // Package resource is Corral's one generic resource interface: the registry of
-// resource kinds (Secret now; App, Job, Check, Role, LogInput... as features
-// add them) and the strict decoding of a document into a kind's typed spec.
+// resource kinds (Secret, Check, Handler, Silence; App, Job, Role, LogInput...
+// as features add them) and the strict decoding of a document into a kind's typed spec.
 // It is imported by server (apply, get, delete) and by the CLI's manifest
 // reader (for the fields it reads from files).
 //
@@ -69,6 +69,24 @@ func Builtin() Registry {
 			Secret:     true,
 			FileFields: map[string]string{"value_file": "value"},
 			New:        func() Spec { return &api.SecretSpec{} },
+		},
+		"Check": {
+			Name: "Check", Key: "name",
+			About:     "a check every subscribed node runs (command or builtin), or a ttl check fed by check-ins",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.CheckSpec{} },
+		},
+		"Handler": {
+			Name: "Handler", Key: "name",
+			About:     "where monitoring events go: pipe, webhook, slack, email, pagerduty or a set",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.HandlerSpec{} },
+		},
+		"Silence": {
+			Name: "Silence", Key: "name",
+			About:     "stops handlers for events of a node, a check, a subscription or a combination, for a while",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.SilenceSpec{} },
 		},
 	}
 }

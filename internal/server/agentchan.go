@@ -42,6 +42,8 @@ func (s *Server) builtinReports() reportHandlers {
 		"facts": s.reportFacts,
 		// "metrics" carries series points (api.MetricPoint lists) into the whisper store.
 		"metrics": s.reportMetrics,
+		// "check" carries check results (api.CheckResult lists) into events.
+		"check": s.reportChecks,
 	}
 }
 
@@ -247,6 +249,7 @@ func (s *Server) handleHello(w http.ResponseWriter, r *http.Request, node string
 		return err
 	}
 	s.seen.Store(node, agentSeen{at: now})
+	s.monitorKeepalive(r.Context(), node)
 	return httpapi.JSON(w, http.StatusOK, api.HelloResponse{
 		Node: rec.API(true), Protocol: api.ProtocolVersion,
 		HeartbeatInterval: api.Duration(s.cfg.HeartbeatInterval), LeaseTTL: api.Duration(s.cfg.LeaseTTL),
@@ -291,6 +294,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, node st
 		return err
 	}
 	s.seen.Store(node, agentSeen{at: s.cfg.Now().UTC(), spool: req.Spool})
+	s.monitorKeepalive(r.Context(), node)
 	status := api.NodeReady
 	if rec.Drain {
 		status = api.NodeDraining

@@ -64,6 +64,12 @@ type Config struct {
 	// (to a :2004, as carbon-relay's destinations usually are).
 	MetricsRelayProtocol string
 
+	// KeepaliveHandlers handle the keepalive events of agents that stopped
+	// reporting; KeepaliveTimeout is how long an agent may be silent before
+	// its keepalive event is critical (default 30s).
+	KeepaliveHandlers []string
+	KeepaliveTimeout  time.Duration
+
 	// AdminTokenFile, when set, is where the first admin token is written on
 	// first start (mode 0600). Default <DataDir>/admin.token.
 	AdminTokenFile string
@@ -93,5 +99,6 @@ func Defaults() Config {
 		MetricsCachePoints:   1_000_000,
 		MetricsRelayQueue:    100_000,
 		MetricsRelayProtocol: "line",
+		KeepaliveTimeout:     30 * time.Second,
 	}
 }

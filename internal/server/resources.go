@@ -50,8 +50,15 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, c httpapi.C
 			return &api.Error{Status: http.StatusForbidden,
 				Message: fmt.Sprintf("role %s may not change %s resources (needs %s): %s", c.Role, dec.Kind.Name, dec.Kind.WriteRole, docLabel(i, d))}
 		}
+		if errs := s.checkMonitorSpec(&dec, c); len(errs) > 0 { // monitor_apply.go
+			fe.Merge(docLabel(i, d)+".", errs)
+			continue
+		}
 		changes = append(changes, store.Change{Kind: dec.Kind.Name, Name: dec.Name, Spec: dec.Canonical, Secret: dec.Kind.Secret})
 		kinds = append(kinds, dec.Kind)
+	}
+	if err := s.checkHandlerSets(changes); err != nil {
+		fe.Add("handlers", "%v", err)
 	}
 	if err := fe.Err(fmt.Sprintf("invalid documents: nothing was applied (%d of %d documents have errors)", countDocs(fe), len(req.Documents))); err != nil {
 		return err

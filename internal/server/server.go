@@ -73,6 +73,7 @@ type Server struct {
 	relay   *relay.Relay // nil without --metrics-relay(-rules)
 	tags    *index.Tags
 	render  *render.Handler
+	mon     *monitorSvc // monitor*.go
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -213,6 +214,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
 	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen}, &etcdCollector{etcd: s.etcd})
 	s.reports = s.builtinReports()
+	closeMonitor, err := s.startMonitor(gctx, g)
+	if closeMonitor != nil {
+		defer closeMonitor() // after g has stopped, before the ledger closes
+	}
+	if err != nil {
+		return err
+	}
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
 	if s.relay, err = s.openRelay(); err != nil {
 		return err
