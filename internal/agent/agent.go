@@ -47,6 +47,8 @@ type Agent struct {
 	mu          sync.Mutex
 	assignments map[string]json.RawMessage
 	rev         int64
+	synced      bool          // a full snapshot of the assignments has arrived
+	checksWake  chan struct{} // capacity 1: check assignments changed
 }
 
 // New checks cfg and returns an Agent ready to Run.
@@ -73,7 +75,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: --name %q must be %s", cfg.Name, api.NameRule)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}),
-		assignments: map[string]json.RawMessage{}}
+		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1)}
 	a.interval.Store(int64(5 * time.Second))
 	return a, nil
 }
@@ -118,6 +120,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.cfg.HostMetricsInterval > 0 {
 		g.Go(func() error { return a.hostMetricsLoop(gctx) })
+	}
+	if a.cfg.Checks {
+		g.Go(func() error { return a.checksLoop(gctx) })
 	}
 	err = g.Wait()
 	if ctx.Err() != nil && !errors.As(err, new(errFatal)) {
@@ -412,6 +417,7 @@ func (a *Agent) watch(ctx context.Context) error {
 			a.mu.Unlock()
 			return errors.New("watch: revision compacted; starting over")
 		}
+		a.wakeChecks(as, snapshot)
 		if as.Rev > a.rev && !snapshot {
 			a.rev = as.Rev
 		}

@@ -45,6 +45,10 @@ type Config struct {
 	StatsdPrefix        string
 	StatsdFlushInterval time.Duration
 
+	// Checks runs the monitoring checks: the defaults (cpu, disk, load,
+	// memory, swap) and the Checks assigned to the node.
+	Checks bool
+
 	// SpoolBytes is the disk budget of the report spool.
 	SpoolBytes int64
 
@@ -71,5 +75,6 @@ func Defaults() Config {
 		HostMetricsInterval: 10 * time.Second,
 		StatsdPrefix:        "stats",
 		StatsdFlushInterval: 10 * time.Second,
+		Checks:              true,
 	}
 }

@@ -123,6 +123,7 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	fs.StringVar(&c.BeatsAddr, "beats-addr", c.BeatsAddr, "Beats (lumberjack v2) address"+reservedLogs)
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS address"+reservedDiscovery)
 	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "disk budget of the report spool")
+	fs.BoolVar(&c.Checks, "checks", c.Checks, "run monitoring checks on this node: the defaults (cpu, disk, load, memory, swap) and the Checks applied to it (--checks=false turns them off)")
 }
 
 // apply puts the parsed agent flags into c.
