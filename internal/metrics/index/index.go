@@ -29,6 +29,10 @@ type Index struct {
 	mu   sync.RWMutex
 	root trieNode
 	n    int
+	// walkers recycles Find's walkers, whose result buffers grow to the
+	// size of large finds: growing them again on every find was a third of
+	// its time.
+	walkers sync.Pool
 }
 
 // smallKids is how many children a node keeps in a sorted slice before it
@@ -166,7 +170,19 @@ func (ix *Index) Find(query string) ([]Node, error) {
 		}
 		pats[i] = pt
 	}
-	w := walker{pats: pats, names: make([]string, 0, len(pats))}
+	w, _ := ix.walkers.Get().(*walker)
+	if w == nil {
+		w = new(walker)
+	}
+	defer func() {
+		// Keep the grown buffers for the next Find, unless a huge result
+		// would pin memory.
+		if cap(w.buf) <= maxPooledBuf {
+			w.pats, w.names, w.buf, w.hits = nil, w.names[:0], w.buf[:0], w.hits[:0]
+			ix.walkers.Put(w)
+		}
+	}()
+	w.pats = pats
 	ix.mu.RLock()
 	w.walk(&ix.root, 0)
 	ix.mu.RUnlock()
@@ -187,6 +203,9 @@ func (ix *Index) Find(query string) ([]Node, error) {
 	}
 	return out, nil
 }
+
+// maxPooledBuf bounds the path buffer a pooled walker keeps (16 MiB).
+const maxPooledBuf = 16 << 20
 
 // walker collects the matches of one Find.
 type walker struct {
