@@ -66,6 +66,12 @@ func run(ctx context.Context, args []string, e env) int {
 	if err == nil {
 		return 0
 	}
+	if ec, ok := errors.AsType[*exitCodeError](err); ok { // corral checkin -- COMMAND
+		if ec.err != nil {
+			printError(e.stderr, ec.err)
+		}
+		return ec.code
+	}
 	printError(e.stderr, err)
 	if !a.preRan && cmd != nil && api.AsFields(err) == nil {
 		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -169,6 +175,7 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 	for _, c := range []*cobra.Command{
 		a.loginCmd(), a.whoamiCmd(), a.nodeCmd(), a.applyCmd(), a.diffCmd(), a.getCmd(),
 		a.deleteCmd(), a.tokenCmd(), a.userCmd(), a.auditCmd(), a.metricsCmd(),
+		a.checkCmd(), a.eventCmd(), a.silenceCmd(), a.handlerCmd(), a.checkinCmd(),
 	} {
 		c.GroupID = "use"
 		root.AddCommand(c)

@@ -45,6 +45,11 @@ const (
 // default check).
 const checkAssignPrefix = "check/"
 
+// checkRunAssignPrefix is the key prefix of run-now requests:
+// checkrun/<name> holds {"nonce": "..."}, and the agent runs the check once
+// for every nonce it has not seen.
+const checkRunAssignPrefix = "checkrun/"
+
 // monitorSvc is the server's monitoring: built by startMonitor.
 type monitorSvc struct {
 	proc     *event.Processor
@@ -441,7 +446,13 @@ func (s *Server) reconcileOnce(ctx context.Context) error {
 	}
 	for name := range m.assigned {
 		if _, ok := vals[name]; !ok {
-			delete(m.assigned, name) // node removed: its assignments went with it
+			// Node removed: its assignments went with it; its events go too.
+			delete(m.assigned, name)
+			for _, ev := range m.proc.List(event.Filter{Entity: name}) {
+				if err := m.proc.Delete(ctx, ev.Entity, ev.Check); err != nil {
+					return fmt.Errorf("delete events of removed node %s: %w", name, err)
+				}
+			}
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"corral/internal/httpapi"
 	"corral/internal/monitor/check"
 	"corral/internal/monitor/event"
+	"corral/internal/store"
 )
 
 // monitorRoutes registers the monitoring API (docs/monitoring.md).
@@ -191,11 +194,70 @@ type handlerTestRun struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-// handleRunCheck would run a check now on its nodes. Agents do not take
-// run requests yet.
-func (s *Server) handleRunCheck(_ http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
-	return api.Errorf(http.StatusNotImplemented,
-		"running check %q on demand is not supported yet: agents run checks on their schedule only", r.PathValue("name"))
+// handleRunCheck runs a check now: it puts checkrun/<name> with a new
+// nonce for the node (?node=) or for every node that runs the check, and the
+// agents run it once when they see a nonce they have not run.
+func (s *Server) handleRunCheck(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	m, err := s.monitor()
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	spec, ok := (*m.specs.Load())[name]
+	if !ok {
+		return api.NotFound("Check", name)
+	}
+	if spec.Command == "" && spec.Builtin == "" {
+		return api.Errorf(http.StatusBadRequest, "check %q has no command or builtin: it is fed by check-ins (corral checkin %s)", name, name)
+	}
+	applied := m.appliedChecks()
+	isApplied := slices.ContainsFunc(applied, func(c api.CheckSpec) bool { return c.Name == name })
+	runs := func(node string, labels map[string]string) bool {
+		if !isApplied { // a default: every node runs it
+			return true
+		}
+		_, ok := desiredChecks(node, labels, applied)[name]
+		return ok
+	}
+	var nodes []string
+	if n := r.URL.Query().Get("node"); n != "" {
+		v, ok := s.nodes.Value(n)
+		if !ok {
+			return api.NotFound("node", n)
+		}
+		if !runs(n, v.(store.NodeRecord).EffectiveLabels()) {
+			return api.Errorf(http.StatusBadRequest, "node %q does not run check %q (see its subscriptions)", n, name)
+		}
+		nodes = []string{n}
+	} else {
+		vals, _ := s.nodes.Values()
+		for n, v := range vals {
+			if rec, ok := v.(store.NodeRecord); ok && runs(n, rec.EffectiveLabels()) {
+				nodes = append(nodes, n)
+			}
+		}
+		slices.Sort(nodes)
+	}
+	var nb [12]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"nonce": hex.EncodeToString(nb[:])})
+	for _, n := range nodes {
+		if err := s.store.Assign(r.Context(), n, checkRunAssignPrefix+name, body); err != nil {
+			return fmt.Errorf("ask %s to run %s: %w", n, name, err)
+		}
+	}
+	if nodes == nil {
+		nodes = []string{}
+	}
+	return httpapi.JSON(w, http.StatusAccepted, runCheckResponse{Check: name, Nodes: nodes})
+}
+
+// runCheckResponse answers a run request (client.RunCheckResponse).
+type runCheckResponse struct {
+	Check string   `json:"check"`
+	Nodes []string `json:"nodes"` // asked to run it
 }
 
 // handleTestHandler gives a handler (each member, for a set) a synthetic
