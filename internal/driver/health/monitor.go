@@ -60,7 +60,9 @@ type MonitorConfig struct {
 	StartupInterval time.Duration
 	// OnChange is called on every change of a check's State or Alive, from
 	// the worker that ran the probe: it must not block for long. Changes of
-	// one (task, check) arrive in order.
+	// one (task, check) arrive in order. On a Change with Alive false the
+	// agent kills the task (reason Failure.Reason) and calls Remove; until
+	// then the Monitor goes on probing it.
 	OnChange func(Change)
 }
 
