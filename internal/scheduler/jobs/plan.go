@@ -78,12 +78,45 @@ const scanLimit = 100_000
 //
 // One-off jobs (no schedule) have nothing to plan. Plan fails only on an
 // invalid schedule or time zone.
+//
+// Plan parses the schedule and loads the time zone on every call (tens of
+// microseconds); a leader planning many jobs on every tick keeps a Compiled
+// per job instead.
 func Plan(job Job, st State, now time.Time) (Decision, error) {
+	c, err := Compile(job)
+	if err != nil {
+		return Decision{}, err
+	}
+	return c.Plan(st, now), nil
+}
+
+// Compiled is a job with its schedule parsed, to plan it many times.
+type Compiled struct {
+	job      Job
+	schedule *Schedule // nil for a one-off job
+}
+
+// Compile parses job's schedule and time zone.
+func Compile(job Job) (Compiled, error) {
 	s, err := ParseSchedule(job)
 	if err != nil {
-		return Decision{}, fmt.Errorf("plan job %s: %w", job.ID, err)
+		return Compiled{}, fmt.Errorf("plan job %s: %w", job.ID, err)
 	}
-	return plan(job, s, st, now), nil
+	return Compiled{job: job, schedule: s}, nil
+}
+
+// Job is the job c was compiled from.
+func (c Compiled) Job() Job { return c.job }
+
+// Plan is Plan for the compiled job.
+func (c Compiled) Plan(st State, now time.Time) Decision { return plan(c.job, c.schedule, st, now) }
+
+// Next is the first scheduled time after after; zero for a one-off job.
+func (c Compiled) Next(after time.Time) time.Time {
+	if c.schedule == nil {
+		return time.Time{}
+	}
+	return c.schedule.Next(after)
 }
 
 func plan(job Job, s *Schedule, st State, now time.Time) Decision {

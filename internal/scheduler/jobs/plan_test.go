@@ -187,11 +187,69 @@ func BenchmarkPlan10000(b *testing.B) {
 		jobs[i] = Job{ID: fmt.Sprint("j", i), Schedule: schedules[i%len(schedules)], Timezone: zones[i%len(zones)], StartingDeadline: 5 * time.Minute}
 		states[i] = State{LastScheduled: now.Add(-time.Duration(i%120) * time.Minute), Active: []Run{{ID: "r"}}}
 	}
-	for b.Loop() {
-		for i := range jobs {
-			if _, err := Plan(jobs[i], states[i], now); err != nil {
-				b.Fatal(err)
+	b.Run("parse each time", func(b *testing.B) {
+		for b.Loop() {
+			for i := range jobs {
+				if _, err := Plan(jobs[i], states[i], now); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
+	})
+	b.Run("compiled", func(b *testing.B) {
+		compiled := make([]Compiled, len(jobs))
+		for i := range jobs {
+			c, err := Compile(jobs[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			compiled[i] = c
+		}
+		b.Run("behind", func(b *testing.B) {
+			for b.Loop() {
+				for i := range compiled {
+					compiled[i].Plan(states[i], now)
+				}
+			}
+		})
+		// The steady tick: each job's last scheduled time is its latest
+		// one, nothing is due.
+		steady := make([]State, len(jobs))
+		for i := range compiled {
+			d := compiled[i].Plan(states[i], now)
+			steady[i] = State{LastScheduled: d.LastScheduled, Since: now.Add(-time.Hour)}
+		}
+		b.Run("nothing due", func(b *testing.B) {
+			for b.Loop() {
+				for i := range compiled {
+					if d := compiled[i].Plan(steady[i], now); len(d.Start)+len(d.Records) != 0 {
+						b.Fatalf("job %d: %+v", i, d)
+					}
+				}
+			}
+		})
+	})
+}
+
+func TestCompiledMatchesPlan(t *testing.T) {
+	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	job := Job{ID: "j", Schedule: "*/5 * * * *", Timezone: "Europe/Berlin", StartingDeadline: time.Minute}
+	st := State{LastScheduled: now.Add(-17 * time.Minute)}
+	want, err := Plan(job, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compile(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Plan(st, now); !reflect.DeepEqual(got, want) {
+		t.Errorf("Compiled.Plan = %+v, want %+v", got, want)
+	}
+	if got := c.Next(now); !got.Equal(now.Add(5 * time.Minute)) {
+		t.Errorf("Compiled.Next = %v", got)
+	}
+	if _, err := Compile(Job{ID: "bad", Schedule: "nope"}); err == nil {
+		t.Error("Compile accepted a bad schedule")
 	}
 }
