@@ -226,3 +226,60 @@ func BenchmarkMonitor200Tasks(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/1000/10, "cpu-ms/s")
 	}
 }
+
+// scripted answers each probe of a task with the next result of its script
+// (the last one repeating).
+type scripted struct {
+	mu     sync.Mutex
+	script map[int][]Result
+}
+
+func (s *scripted) Probe(_ context.Context, c Check, t Target) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := t.Ports[c.PortIndex]
+	r := s.script[i][0]
+	if len(s.script[i]) > 1 {
+		s.script[i] = s.script[i][1:]
+	}
+	return r
+}
+
+func TestMonitorIgnoredAndReplaced(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	ok := Result{OK: true, Msg: "status 200"}
+	info := Result{Ignore: true, Msg: "status 101"}
+	bad := Result{Msg: "status 500"}
+	probe := &scripted{script: map[int][]Result{
+		1: {ok, info, info, info, bad},
+		2: {bad},
+	}}
+	var changes []Change
+	var mu sync.Mutex
+	m := NewMonitor(MonitorConfig{Probe: probe, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Workers: 1, StartupInterval: -1,
+		OnChange: func(c Change) { mu.Lock(); changes = append(changes, c); mu.Unlock() }})
+	check := Check{Protocol: HTTP, Path: "/", Interval: time.Second, Timeout: time.Second, MaxConsecutiveFailures: 1}
+	m.Add(Task{ID: "a", Started: t0, Target: Target{Ports: []int{1}}, Checks: []Check{check}})
+	step := func(n int) {
+		for range n {
+			clock.Set(m.Step(context.Background()))
+		}
+	}
+	step(4) // ok, then three ignored 1xx: still healthy, nothing reported
+	if st, _ := m.Status("a"); st[0].State != Healthy || st[0].LastMessage != "status 200" || len(changes) != 1 {
+		t.Fatalf("after 1xx: %+v, changes %+v", st, changes)
+	}
+	// Replacing task a (same ID, now on port 2) starts from Unknown.
+	m.Add(Task{ID: "a", Started: clock.Now(), Target: Target{Ports: []int{2}}, Checks: []Check{check}})
+	if st, _ := m.Status("a"); st[0].State != Unknown {
+		t.Fatalf("replaced task: %+v", st)
+	}
+	step(1)
+	if len(changes) != 2 || changes[1].Alive || changes[1].Failure.Reason != "health check HTTP / failed 1 time: status 500" {
+		t.Errorf("changes %+v", changes)
+	}
+	if n := len(probe.script[1]); n != 1 {
+		t.Errorf("the replaced task was probed again: %d results left", n)
+	}
+}

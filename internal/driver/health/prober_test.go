@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -172,5 +173,35 @@ func TestProberCommandKillsGroup(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "gone" {
 		t.Errorf("the command's child is %s after the timeout", got)
+	}
+}
+
+// TestProberReusesConnections checks the shared client's bound: many probes
+// of one task go over one kept-alive connection, not one connection each.
+func TestProberReusesConnections(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p := NewProber()
+	defer p.Close()
+	target := Target{Ports: []int{port(t, srv.Listener.Addr().String())}}
+	for i := range 50 {
+		if r := p.Probe(context.Background(), Check{Protocol: HTTP, Path: "/", Timeout: 5 * time.Second}, target); !r.OK {
+			t.Fatalf("probe %d: %+v", i, r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Errorf("50 sequential probes opened %d connections, want 1", conns)
 	}
 }
