@@ -9,11 +9,12 @@ import (
 type State struct {
 	// LastScheduled is the latest scheduled time already handled (started,
 	// skipped or recorded missed); Plan considers only later times. Zero for
-	// a job never planned: then Since is used.
+	// a job never planned.
 	LastScheduled time.Time
 	// Since is when the job was created or its schedule last changed:
-	// scheduled times up to it are never due. If both are zero, planning
-	// starts at now (nothing is due on the first plan).
+	// scheduled times up to it are never due (the later of LastScheduled
+	// and Since counts). If both are zero, planning starts at now (nothing
+	// is due on the first plan).
 	Since time.Time
 	// Active are the job's runs that have not ended.
 	Active []Run
@@ -125,7 +126,7 @@ func plan(job Job, s *Schedule, st State, now time.Time) Decision {
 		return d
 	}
 	from := st.LastScheduled
-	if from.IsZero() {
+	if st.Since.After(from) {
 		from = st.Since
 	}
 	if from.IsZero() {

@@ -33,6 +33,11 @@ func TestPlan(t *testing.T) {
 			want: Decision{Wake: at(25, 3, 0)},
 		},
 		{
+			name: "schedule changed at 02:00: times before are not due",
+			job:  nightly, st: State{LastScheduled: at(20, 3, 0), Since: at(25, 2, 0)}, now: at(25, 2, 30),
+			want: Decision{LastScheduled: at(20, 3, 0), Wake: at(25, 3, 0)},
+		},
+		{
 			name: "due on time",
 			job:  nightly, st: State{LastScheduled: at(24, 3, 0)}, now: at(25, 3, 0),
 			want: Decision{Start: []time.Time{at(25, 3, 0)}, LastScheduled: at(25, 3, 0), Wake: at(26, 3, 0)},
@@ -252,4 +257,24 @@ func TestCompiledMatchesPlan(t *testing.T) {
 	if _, err := Compile(Job{ID: "bad", Schedule: "nope"}); err == nil {
 		t.Error("Compile accepted a bad schedule")
 	}
+}
+
+// FuzzPlan checks that no schedule, zone or state makes Plan panic or
+// start more than one run, and that a start is never in the future.
+func FuzzPlan(f *testing.F) {
+	f.Add("0 3 * * *", "Europe/Berlin", int64(0), int64(3600), int64(300))
+	f.Add("@every 1s", "", int64(-86400), int64(0), int64(0))
+	f.Add("*/5 * * * 1-5", "America/New_York", int64(-7200), int64(-60), int64(60))
+	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, schedule, zone string, last, since, deadline int64) {
+		job := Job{ID: "f", Schedule: schedule, Timezone: zone, StartingDeadline: time.Duration(deadline%86400) * time.Second}
+		st := State{LastScheduled: now.Add(time.Duration(last%(7*86400)) * time.Second), Since: now.Add(time.Duration(since%(7*86400)) * time.Second)}
+		d, err := Plan(job, st, now)
+		if err != nil {
+			return
+		}
+		if len(d.Start) > 1 || (len(d.Start) == 1 && d.Start[0].After(now)) || len(d.Records) > MaxRecords {
+			t.Fatalf("Plan(%+v, %+v) = %+v", job, st, d)
+		}
+	})
 }
