@@ -124,3 +124,22 @@ func (t *Tracker) LastMessage() string { return t.lastMessage }
 
 // Check is the check this tracker follows.
 func (t *Tracker) Check() Check { return t.check }
+
+// Combine is a task's health over all its checks, as Marathon reports it:
+// Healthy when every check is Healthy, Unhealthy when any is Unhealthy,
+// Unknown otherwise (and for a task without checks).
+func Combine(states ...State) State {
+	if len(states) == 0 {
+		return Unknown
+	}
+	all := Healthy
+	for _, s := range states {
+		switch s {
+		case Unhealthy:
+			return Unhealthy
+		case Unknown:
+			all = Unknown
+		}
+	}
+	return all
+}

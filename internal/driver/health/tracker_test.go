@@ -141,3 +141,22 @@ func TestCheckValidate(t *testing.T) {
 		t.Errorf("WithDefaults = %+v", d)
 	}
 }
+
+func TestCombine(t *testing.T) {
+	tests := []struct {
+		in   []State
+		want State
+	}{
+		{nil, Unknown},
+		{[]State{Healthy}, Healthy},
+		{[]State{Healthy, Healthy}, Healthy},
+		{[]State{Healthy, Unknown}, Unknown},
+		{[]State{Unknown, Unhealthy, Healthy}, Unhealthy},
+		{[]State{Healthy, Unhealthy}, Unhealthy},
+	}
+	for _, tt := range tests {
+		if got := Combine(tt.in...); got != tt.want {
+			t.Errorf("Combine(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
