@@ -68,7 +68,7 @@ func (a *Agent) checksLoop(ctx context.Context) error {
 // assigned ones) in line with the assignments and runs the checks the
 // server asks for.
 func (a *Agent) followChecks(ctx context.Context, s *check.Scheduler, b *resultBatcher, defaults []api.CheckSpec) error {
-	log := a.log.With("component", "checks")
+	log := a.cfg.Logger.With("component", "checks")
 	path := filepath.Join(a.cfg.DataDir, checkRunFile)
 	st := newCheckState(defaults, loadCheckRuns(path, log))
 	var runs sync.WaitGroup
@@ -98,7 +98,14 @@ func (a *Agent) followChecks(ctx context.Context, s *check.Scheduler, b *resultB
 		}
 		if ch.update != nil {
 			s.Update(ch.update)
-			log.Info("checks scheduled", "n", len(ch.update), "checks", checkNames(ch.update))
+			log.Info("checks scheduled", "n", len(ch.update))
+			log.Debug("checks scheduled", "checks", checkNames(ch.update))
+		}
+		// Saved before the runs start: a request runs at most once.
+		if ch.runsChanged {
+			if err := saveCheckRuns(path, st.handled); err != nil {
+				log.Warn("cannot keep the nonces of requested check runs; a restart may run them again", "err", err)
+			}
 		}
 		for _, spec := range ch.run {
 			log.Info("running check on request", "check", spec.Name)
@@ -110,11 +117,6 @@ func (a *Agent) followChecks(ctx context.Context, s *check.Scheduler, b *resultB
 					b.addNow(r)
 				}
 			}()
-		}
-		if ch.runsChanged {
-			if err := saveCheckRuns(path, st.handled); err != nil {
-				log.Warn("cannot keep the nonces of requested check runs; a restart may run them again", "err", err)
-			}
 		}
 	}
 }

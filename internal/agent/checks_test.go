@@ -399,7 +399,7 @@ func TestFollowChecksRunsOnRequest(t *testing.T) {
 	// Disabled: never scheduled, so every result comes from a request.
 	spec := api.CheckSpec{Name: "probe", Builtin: "stub", Args: map[string]any{"status": 2.0}, Interval: api.Duration(time.Hour), Disabled: true}
 	newAgent := func() *Agent {
-		return &Agent{cfg: Config{DataDir: dir}, log: slog.New(slog.DiscardHandler), checksWake: make(chan struct{}, 1),
+		return &Agent{cfg: Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)}, log: slog.New(slog.DiscardHandler), checksWake: make(chan struct{}, 1),
 			assignments: map[string]json.RawMessage{}}
 	}
 	var wg sync.WaitGroup
