@@ -134,7 +134,20 @@ func TestRoundTrip(t *testing.T) {
 		Ports: []api.PortSpec{{Name: "http"}, {Name: "admin", Port: 9090}}}, Instances: ptr(0),
 		HealthChecks: []api.HealthCheck{{Protocol: "HTTPS", Path: "/h", Port: 9443, GracePeriod: 1500 * api.Duration(time.Millisecond)}}}
 	exec.Defaults()
-	for name, spec := range map[string]api.AppSpec{"docs": docsSpec(), "exec": exec} {
+	// The first App of the issue's example, as YAML gives it.
+	issue := api.AppSpec{ID: "/shop/api", RunSpec: api.RunSpec{Driver: "exec", Cmd: "./api --port $PORT0",
+		Fetch: []api.FetchSpec{{URI: "file:///srv/builds/api.tar.gz"}}, CPUs: 0.25, Mem: 128,
+		Env: map[string]string{"RAILS_ENV": "production"}, Labels: map[string]string{"team": "core"},
+		Ports:       []api.PortSpec{{Name: "http"}},
+		Constraints: []api.Constraint{{"hostname", "UNIQUE"}, {"role", "LIKE", "web|api"}}, KillGracePeriod: 10 * sec},
+		Instances: ptr(3),
+		HealthChecks: []api.HealthCheck{{Protocol: "HTTP", Path: "/health", GracePeriod: 30 * sec, Interval: 5 * sec,
+			Timeout: 2 * sec, MaxConsecutiveFailures: 3}},
+		UpgradeStrategy: api.UpgradeStrategy{MinimumHealthCapacity: ptr(0.5), MaximumOverCapacity: ptr(0.2)},
+		Backoff:         api.Backoff{Initial: sec, Factor: 1.15, Max: 300 * sec},
+		DependsOn:       []string{"/shop/db-proxy"}}
+	issue.Defaults()
+	for name, spec := range map[string]api.AppSpec{"docs": docsSpec(), "exec": exec, "issue": issue} {
 		t.Run(name, func(t *testing.T) {
 			status := AppStatus{Version: time.Date(2026, 11, 25, 15, 0, 0, 123e6, time.UTC), TasksRunning: 3, TasksHealthy: 2,
 				TasksUnhealthy: 1, Deployments: []string{"d-1"},

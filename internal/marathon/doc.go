@@ -35,11 +35,16 @@
 // tasksUnhealthy, deployments, tasks, lastTaskFailure, taskStats,
 // readinessCheckResults, unreachableStrategy (Corral replaces the tasks of
 // down nodes its own way), delaySeconds and ignoreHttp1xx of health checks,
-// servicePort and labels of ports, and cache of fetch. These are accepted
-// only with their harmless default values: executor "" or "//cmd",
-// killSelection "YOUNGEST_FIRST" (Corral always stops the newest first),
+// servicePort of port mappings, and cache of fetch. These are accepted only
+// with their harmless default values: executor "" or "//cmd", killSelection
+// "YOUNGEST_FIRST" (Corral always stops the newest first),
 // acceptedResourceRoles [] or ["*"], role "*", gpus 0, storeUrls [],
-// secrets {}, readinessChecks [], and in container.docker privileged false,
-// forcePullImage false, parameters []. Every other field, or one of these
-// with another value, is rejected by name: `unsupported field "residency"`.
+// secrets {}, readinessChecks [], labels {} of port definitions and port
+// mappings, and in container.docker privileged false, forcePullImage false,
+// parameters []. Every other field (ipAddress, residency, pullConfig, a
+// volume's persistent or external, a fetch's outputFile, ...), or one of
+// these with another value, is rejected by name:
+// `unsupported field "residency"`, `unsupported field "executor": only "" or
+// "//cmd" is supported`. Env values must be strings (no secret references);
+// a health check's maxConsecutiveFailures of 0 (never kill) is rejected.
 package marathon
