@@ -218,6 +218,9 @@ func (a *AppSpec) Count() int {
 // "/shop/api", "/" for "/api".
 func (a *AppSpec) Group() string { return PathGroup(a.ID) }
 
+// Group returns the job's group, the prefix of its path.
+func (j *JobSpec) Group() string { return PathGroup(j.ID) }
+
 // PathGroup returns the group of an app or job id: everything before the last
 // segment, "/" at the top.
 func PathGroup(id string) string {
@@ -259,9 +262,11 @@ func (r *RunSpec) Defaults() {
 }
 
 // Defaults fills RunSpec's defaults and Marathon's for the rest: 1
-// instance, upgrade strategy 1/1, backoff 1s × 1.15 up to 1h; health checks
-// get path "/" (HTTP, HTTPS), grace period 5m, interval 1m, timeout 20s and 3
-// failures. Ids get a leading "/", as do depends_on entries.
+// instance, upgrade strategy 1/1, backoff 1s × 1.15 up to 1h (or the
+// initial backoff, if longer); health checks get path "/" (HTTP, HTTPS),
+// grace period 5m, interval 1m, timeout 20s (or the interval, if shorter)
+// and 3 failures. Ids get a leading "/", as do depends_on entries. A spec
+// that validates still validates after Defaults.
 func (a *AppSpec) Defaults() {
 	a.ID = absID(a.ID)
 	a.RunSpec.Defaults()
@@ -284,7 +289,7 @@ func (a *AppSpec) Defaults() {
 		a.Backoff.Factor = DefaultBackoffFactor
 	}
 	if a.Backoff.Max == 0 {
-		a.Backoff.Max = DefaultBackoffMax
+		a.Backoff.Max = max(DefaultBackoffMax, a.Backoff.Initial)
 	}
 	for i := range a.HealthChecks {
 		h := &a.HealthChecks[i]
@@ -299,7 +304,7 @@ func (a *AppSpec) Defaults() {
 			h.Interval = DefaultHealthInterval
 		}
 		if h.Timeout == 0 {
-			h.Timeout = DefaultHealthTimeout
+			h.Timeout = min(DefaultHealthTimeout, h.Interval)
 		}
 		if h.MaxConsecutiveFailures == 0 {
 			h.MaxConsecutiveFailures = DefaultMaxConsecutiveFailures

@@ -56,7 +56,7 @@ retries: 2
 
 // yamlDocs converts YAML documents to JSON objects without their kind, as the
 // resource registry stores specs.
-func yamlDocs(t *testing.T, src string) (kinds []string, docs [][]byte) {
+func yamlDocs(t testing.TB, src string) (kinds []string, docs [][]byte) {
 	t.Helper()
 	dec := yaml.NewDecoder(strings.NewReader(src))
 	for {
@@ -167,6 +167,15 @@ func TestAppDefaults(t *testing.T) {
 	}
 	if a.ID != "/web" || a.DependsOn[0] != "/db" || a.Count() != 1 || a.Driver != "exec" || a.CPUs != 1 || a.Mem != 128 || a.Volumes[0].Mode != "RW" {
 		t.Errorf("defaults: %+v", a)
+	}
+	short := AppSpec{ID: "/w", RunSpec: RunSpec{Cmd: "x", Ports: []PortSpec{{}}}, Backoff: Backoff{Initial: Duration(2 * time.Hour)},
+		HealthChecks: []HealthCheck{{Protocol: "TCP", Interval: Duration(10 * time.Second)}}}
+	short.Defaults()
+	if short.HealthChecks[0].Timeout != Duration(10*time.Second) || short.Backoff.Max != Duration(2*time.Hour) {
+		t.Errorf("timeout %v, backoff max %v: want the interval and the initial backoff", short.HealthChecks[0].Timeout, short.Backoff.Max)
+	}
+	if fe := short.Validate(); len(fe) != 0 {
+		t.Errorf("invalid after Defaults: %v", fe)
 	}
 	zero := AppSpec{ID: "/w", RunSpec: RunSpec{Cmd: "x"}, Instances: ptr(0)}
 	zero.Defaults()
@@ -393,4 +402,50 @@ func TestAppSpecJSONRoundTrip(t *testing.T) {
 	if back.Fetch[0].Extracts() || !(FetchSpec{}).Extracts() {
 		t.Error("Extracts")
 	}
+}
+
+// FuzzCheckCron checks that CheckCron never panics and accepts only five
+// fields or a descriptor.
+func FuzzCheckCron(f *testing.F) {
+	for _, s := range []string{"0 3 * * *", "*/15 9-17 1,15 jan-mar mon-fri", "@every 1h", "@daily", "1-", "-/", "*/*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckCron(s) == "" && !strings.HasPrefix(strings.TrimSpace(s), "@") && len(strings.Fields(s)) != 5 {
+			t.Fatalf("accepted %q", s)
+		}
+	})
+}
+
+// FuzzAppSpec checks that decoding, validating and defaulting any JSON
+// never panics, that Defaults is idempotent and that a valid spec stays
+// valid after Defaults.
+func FuzzAppSpec(f *testing.F) {
+	_, docs := yamlDocs(f, issueSpecs)
+	for _, d := range docs {
+		f.Add(d)
+	}
+	f.Add([]byte(`{"id":"a","cmd":"x","health_checks":[{"protocol":"http"}],"instances":0}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var a AppSpec
+		if strictDecode(b, &a) != nil {
+			return
+		}
+		valid := len(a.Validate()) == 0
+		a.Defaults()
+		if fe := a.Validate(); valid && len(fe) != 0 {
+			t.Fatalf("valid spec invalid after Defaults: %v", fe)
+		}
+		once, _ := json.Marshal(a)
+		a.Defaults()
+		twice, _ := json.Marshal(a)
+		if !bytes.Equal(once, twice) {
+			t.Fatalf("Defaults not idempotent:\n%s\n%s", once, twice)
+		}
+		var j JobSpec
+		if strictDecode(b, &j) == nil {
+			j.Validate()
+			j.Defaults()
+		}
+	})
 }

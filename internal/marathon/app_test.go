@@ -381,8 +381,8 @@ func TestHealthCheckSeconds(t *testing.T) {
 			`{"protocol":"HTTP","path":"/h","portIndex":1,"gracePeriodSeconds":30,"intervalSeconds":5,"timeoutSeconds":2,"maxConsecutiveFailures":3}`},
 		{`{"protocol":"MESOS_TCP","port":8443,"gracePeriodSeconds":0.5,"intervalSeconds":1.25}`,
 			api.HealthCheck{Protocol: "TCP", Port: 8443, GracePeriod: 500 * api.Duration(time.Millisecond), Interval: 1250 * api.Duration(time.Millisecond),
-				Timeout: 20 * sec, MaxConsecutiveFailures: 3},
-			`{"protocol":"TCP","port":8443,"gracePeriodSeconds":0.5,"intervalSeconds":1.25,"timeoutSeconds":20,"maxConsecutiveFailures":3}`},
+				Timeout: 1250 * api.Duration(time.Millisecond), MaxConsecutiveFailures: 3}, // default timeout, cut to the interval
+			`{"protocol":"TCP","port":8443,"gracePeriodSeconds":0.5,"intervalSeconds":1.25,"timeoutSeconds":1.25,"maxConsecutiveFailures":3}`},
 		{`{"protocol":"MESOS_HTTPS"}`,
 			api.HealthCheck{Protocol: "HTTPS", Path: "/", GracePeriod: 300 * sec, Interval: 60 * sec, Timeout: 20 * sec, MaxConsecutiveFailures: 3},
 			`{"protocol":"HTTPS","path":"/","portIndex":0,"gracePeriodSeconds":300,"intervalSeconds":60,"timeoutSeconds":20,"maxConsecutiveFailures":3}`},
