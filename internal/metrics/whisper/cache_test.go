@@ -165,7 +165,7 @@ func TestAggregate(t *testing.T) {
 func BenchmarkWrite(b *testing.B) {
 	const nseries = 10000
 	s := openStore(b, Options{Schemas: Schemas{{Name: "bench", Retentions: []Retention{{10, 360}, {60, 1440}}}}})
-	c := NewCache(s, CacheOptions{MaxPoints: 10_000_000})
+	c := NewCache(s, CacheOptions{MaxPoints: 10_000_000, MaxAge: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
