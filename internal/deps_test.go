@@ -13,7 +13,7 @@ import (
 // TestImportRules keeps the import graph of DESIGN.md §5: imports point down.
 func TestImportRules(t *testing.T) {
 	const mod = "corral/internal/"
-	domain := []string{"scheduler", "driver", "converge", "monitor", "metrics", "logs", "discovery"}
+	domain := []string{"scheduler", "driver", "converge", "monitor", "metrics", "logs", "discovery", "marathon"}
 	roots := []string{"server", "agent", "cli"}
 	// top returns the first path element under internal/.
 	top := func(pkg string) string { return strings.SplitN(pkg, "/", 2)[0] }

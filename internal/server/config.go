@@ -96,7 +96,7 @@ func Defaults() Config {
 		HeartbeatInterval:    5 * time.Second,
 		AgentCertTTL:         30 * 24 * time.Hour,
 		MaxBodyBytes:         4 << 20,
-		MetricsCachePoints:   1_000_000,
+		MetricsCachePoints:   10_000_000,
 		MetricsRelayQueue:    100_000,
 		MetricsRelayProtocol: "line",
 		KeepaliveTimeout:     30 * time.Second,
