@@ -283,6 +283,39 @@ func TestMonitorCheckins(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "broken") {
 		t.Errorf("handler test of a failing handler: exit %d, stderr %q", code, errOut)
 	}
+
+	// A handler that fails on a real event: event show says so.
+	apply(t, admin, map[string]any{"kind": "Check", "name": "uses-broken", "ttl": "1h", "handlers": []string{"broken"}})
+	if _, err := admin.Checkin(ctx, api.CheckResult{Check: "uses-broken", Entity: "it-host", Status: 2, Output: "bad"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, admin, "it-host", "uses-broken", 15*time.Second, func(ev api.Event) error {
+		hs, ok := ev.HandlerStatus["broken"]
+		if !ok || hs.LastError == "" || hs.Failures == 0 {
+			return fmt.Errorf("handler status = %+v, want broken's failure", ev.HandlerStatus)
+		}
+		return nil
+	})
+	out, _, code = RunCLI(t, CLIEnv{}, append([]string{"event", "show", "it-host", "uses-broken"}, flags...)...)
+	if code != 0 || !strings.Contains(out, "FAILED") {
+		t.Errorf("event show: exit %d, output %q, want the handler failure", code, out)
+	}
+}
+
+// TestMonitorTTL lets a ttl check's check-ins stop: its event goes critical.
+func TestMonitorTTL(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	apply(t, admin, map[string]any{"kind": "Check", "name": "heartbeat-job", "ttl": "3s"})
+	if _, err := admin.Checkin(testCtx(t), api.CheckResult{Check: "heartbeat-job", Entity: "cron-host", Status: 0, Output: "ran"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, admin, "cron-host", "heartbeat-job", 10*time.Second, hasStatus(api.StatusOK))
+	ev := waitEvent(t, admin, "cron-host", "heartbeat-job", 15*time.Second, hasStatus(api.StatusCritical))
+	t.Logf("expired event output: %q", ev.Output)
+	if ev.LastOK == 0 {
+		t.Errorf("expired event lost last_ok: %+v", ev)
+	}
 }
 
 // TestMonitorAgentChecks starts an agent and sees its default checks and
