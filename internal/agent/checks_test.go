@@ -480,3 +480,31 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestWakeChecks(t *testing.T) {
+	tests := []struct {
+		name       string
+		as         api.Assignment
+		snapshot   bool
+		wantWake   bool
+		wantSynced bool
+	}{
+		{name: "a check put", as: api.Assignment{Type: "put", Key: "check/disk"}, wantWake: true},
+		{name: "a check delete", as: api.Assignment{Type: "delete", Key: "check/disk"}, wantWake: true},
+		{name: "a run request", as: api.Assignment{Type: "put", Key: "checkrun/disk"}, wantWake: true},
+		{name: "a task", as: api.Assignment{Type: "put", Key: "task/web-1"}},
+		{name: "a check inside a snapshot waits for its sync", as: api.Assignment{Type: "put", Key: "check/disk"}, snapshot: true},
+		{name: "sync", as: api.Assignment{Type: "sync"}, wantWake: true, wantSynced: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Agent{checksWake: make(chan struct{}, 1)}
+			a.wakeChecks(tt.as, tt.snapshot)
+			a.wakeChecks(tt.as, tt.snapshot) // a second wake never blocks
+			woke := len(a.checksWake) == 1
+			if woke != tt.wantWake || a.synced != tt.wantSynced {
+				t.Errorf("woke %v synced %v, want %v %v", woke, a.synced, tt.wantWake, tt.wantSynced)
+			}
+		})
+	}
+}
