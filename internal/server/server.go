@@ -164,6 +164,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.ledger.Close()
 
 	s.index = index.New()
+	s.log.Debug("open file limit", "limit", raiseOpenFiles())
 	s.metrics, err = s.openMetrics()
 	if err != nil {
 		return err
