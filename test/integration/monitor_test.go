@@ -350,6 +350,32 @@ func TestMonitorAgentChecks(t *testing.T) {
 	if _, err := admin.RunCheck(testCtx(t), "db-probe", "mon-1"); api.StatusOf(err) != 400 {
 		t.Errorf("run db-probe on a web node: err = %v, want 400", err)
 	}
+	// Only the subscribed check is assigned to the node.
+	if _, err := admin.Event(testCtx(t), "mon-1", "db-probe"); api.StatusOf(err) != 404 {
+		t.Errorf("db-probe event on a web node: err = %v, want 404", err)
+	}
+
+	flags := srv.CLIFlags(srv.AdminToken())
+	out, _, code := RunCLI(t, CLIEnv{}, append([]string{"check", "ls"}, flags...)...)
+	for _, want := range []string{"web-probe", "every 1h0m0s", "db-probe", "disk", "builtin disk", "default"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("check ls: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	out, _, code = RunCLI(t, CLIEnv{}, append([]string{"check", "show", "disk"}, flags...)...)
+	if code != 0 || !strings.Contains(out, "mon-1") || !strings.Contains(out, "default") {
+		t.Errorf("check show disk: exit %d, output:\n%s", code, out)
+	}
+	out, _, code = RunCLI(t, CLIEnv{}, append([]string{"event", "ls", "--node", "mon-1"}, flags...)...)
+	for _, want := range []string{"keepalive", "web-probe", "cpu", "swap"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("event ls: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	out, _, code = RunCLI(t, CLIEnv{}, append([]string{"check", "run", "web-probe"}, flags...)...)
+	if code != 0 || !strings.Contains(out, "mon-1") {
+		t.Errorf("check run: exit %d, output:\n%s", code, out)
+	}
 }
 
 // TestMonitorKeepalive kills an agent: its keepalive event goes critical
