@@ -81,6 +81,14 @@ type Processor struct {
 	cfg Config
 	log *slog.Logger
 	in  chan msg
+	// urgent carries non-ok results ahead of the queue in, so a failure
+	// reaches its handlers in well under a second however long in is. A
+	// result goes there only while in holds no result of the same (entity,
+	// check), which keeps each event's results in order; pending counts
+	// those held in in.
+	urgent  chan msg
+	pendMu  sync.Mutex
+	pending map[string]int
 
 	mu     sync.RWMutex // guards events and perHandler; the loop is the only writer
 	events map[string]*api.Event
@@ -161,6 +169,8 @@ func New(cfg Config) (*Processor, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "event"),
 		in:         make(chan msg, cfg.QueueSize),
+		urgent:     make(chan msg, urgentQueue),
+		pending:    map[string]int{},
 		events:     map[string]*api.Event{},
 		perHandler: map[string]HandlerCounts{},
 		deadline:   map[string]time.Time{},
@@ -172,12 +182,54 @@ func New(cfg Config) (*Processor, error) {
 	}, nil
 }
 
-// Submit queues a check result, waiting while the queue is full.
+// urgentQueue bounds the lane of non-ok results; past it they wait in the
+// ordinary queue.
+const urgentQueue = 4096
+
+// Submit queues a check result, waiting while the queue is full. Non-ok
+// results skip ahead of queued ok results of other checks.
 func (p *Processor) Submit(ctx context.Context, res api.CheckResult) error {
 	if fe := res.Validate(); len(fe) > 0 {
 		return fe.Err("invalid check result")
 	}
-	return p.send(ctx, msg{kind: msgResult, res: res})
+	m := msg{kind: msgResult, res: res}
+	key := res.Entity + "/" + res.Check
+	p.pendMu.Lock()
+	if res.Status != api.StatusOK && p.pending[key] == 0 {
+		select {
+		case p.urgent <- m:
+			p.pendMu.Unlock()
+			p.st.received.Add(1)
+			return nil
+		default:
+		}
+	}
+	p.pending[key]++
+	p.pendMu.Unlock()
+	if err := p.send(ctx, m); err != nil {
+		p.unpend(key)
+		return err
+	}
+	return nil
+}
+
+// unpend counts a result of key out of the queue in.
+func (p *Processor) unpend(key string) {
+	p.pendMu.Lock()
+	if p.pending[key] <= 1 {
+		delete(p.pending, key)
+	} else {
+		p.pending[key]--
+	}
+	p.pendMu.Unlock()
+}
+
+// take handles a message from the queue in.
+func (p *Processor) take(m msg) {
+	if m.kind == msgResult {
+		p.unpend(m.res.Entity + "/" + m.res.Check)
+	}
+	p.handle(m)
 }
 
 // Keepalive records that entity's agent is alive; its keepalive event turns
@@ -267,7 +319,7 @@ func (p *Processor) Stats() Stats {
 		Received: p.st.received.Load(), Processed: p.st.processed.Load(), Expired: p.st.expired.Load(),
 		Saved: p.st.saved.Load(), SaveErrors: p.st.saveErrors.Load(), Handled: p.st.handled.Load(),
 		HandlerFailures: p.st.failures.Load(), HandlerDropped: p.st.dropped.Load(),
-		Events: n, Queued: len(p.in),
+		Events: n, Queued: len(p.in) + len(p.urgent),
 	}
 }
 
@@ -307,13 +359,31 @@ func (p *Processor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			p.drainOnStop(wctx, writerIdle)
 			return nil
-		case m := <-p.in:
+		case m := <-p.urgent:
 			p.handle(m)
-			// Take what else is queued, up to a batch, before saving.
+		case m := <-p.in:
+			// Urgent results queued before m go first (Flush relies on it).
+			for drained := false; !drained; {
+				select {
+				case u := <-p.urgent:
+					p.handle(u)
+				default:
+					drained = true
+				}
+			}
+			p.take(m)
+			// Take what else is queued, up to a batch, before saving;
+			// urgent results first.
 			for n := 1; n < p.cfg.BatchSize; n++ {
 				select {
+				case u := <-p.urgent:
+					p.handle(u)
+					continue
+				default:
+				}
+				select {
 				case m := <-p.in:
-					p.handle(m)
+					p.take(m)
 					continue
 				default:
 				}
