@@ -10,7 +10,7 @@ import (
 
 type nopNotifier struct{}
 
-func (nopNotifier) Expand([]string) []api.HandlerSpec                      { return nil }
+func (nopNotifier) Expand([]string) []api.HandlerSpec                        { return nil }
 func (nopNotifier) Notify(context.Context, api.HandlerSpec, api.Event) error { return nil }
 
 // TestUrgentLane: a non-ok result skips ahead of queued results of other
