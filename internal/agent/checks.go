@@ -49,7 +49,9 @@ const (
 // the server is reached, so results taken while it is away arrive later.
 func (a *Agent) checksLoop(ctx context.Context) error {
 	b := newResultBatcher(checkReportMax)
-	s := check.NewScheduler(check.SchedulerOptions{Node: a.id.node, Deliver: b.add, Logger: a.cfg.Logger})
+	s := check.NewScheduler(check.SchedulerOptions{Node: a.id.node, Deliver: b.add, Logger: a.cfg.Logger,
+		// A proxy check's assignment lists the nodes taking turns.
+		Subscribers: func(spec api.CheckSpec) []string { return spec.ProxyRunners }})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {

@@ -62,8 +62,11 @@ type CheckSpec struct {
 	Refresh Duration `json:"refresh,omitempty"`
 	// ProxyEntity runs the check on one subscriber (round robin) and reports
 	// it for that entity instead of the node.
-	ProxyEntity        string `json:"proxy_entity,omitempty"`
-	OutputMetricFormat string `json:"output_metric_format,omitempty"`
+	ProxyEntity string `json:"proxy_entity,omitempty"`
+	// ProxyRunners is set by the server in the assignments of a proxy
+	// check: the live subscribed nodes, sorted, which take turns running it.
+	ProxyRunners       []string `json:"proxy_runners,omitempty"`
+	OutputMetricFormat string   `json:"output_metric_format,omitempty"`
 	// Flap detection thresholds in percent of state changes (Sensu's
 	// low_flap_threshold / high_flap_threshold); zero turns it off.
 	LowFlapThreshold  int  `json:"low_flap_threshold,omitempty"`
@@ -123,6 +126,9 @@ func (c *CheckSpec) Validate() FieldErrors {
 		if !ValidName(h) {
 			fe.Add(fmt.Sprintf("handlers[%d]", i), "must be %s", NameRule)
 		}
+	}
+	if len(c.ProxyRunners) > 0 {
+		fe.Add("proxy_runners", "is set by the server, not in a spec")
 	}
 	switch c.OutputMetricFormat {
 	case "", MetricFormatNagios, MetricFormatGraphite:

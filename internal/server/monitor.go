@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -388,8 +389,9 @@ func (s *Server) reconcileChecks(ctx context.Context) error {
 }
 
 // desiredChecks returns the assignments a node should hold: check name →
-// spec JSON. ttl-only checks are fed by check-ins and not assigned.
-func desiredChecks(node string, labels map[string]string, applied []api.CheckSpec) map[string]string {
+// spec JSON. ttl-only checks are fed by check-ins and not assigned. A proxy
+// check carries runners[name], the nodes that take turns running it.
+func desiredChecks(node string, labels map[string]string, applied []api.CheckSpec, runners map[string][]string) map[string]string {
 	out := map[string]string{}
 	for _, c := range applied {
 		if c.Command == "" && c.Builtin == "" {
@@ -397,6 +399,9 @@ func desiredChecks(node string, labels map[string]string, applied []api.CheckSpe
 		}
 		if !check.Subscribed(c, node, labels) {
 			continue
+		}
+		if c.ProxyEntity != "" {
+			c.ProxyRunners = runners[c.Name]
 		}
 		b, err := json.Marshal(c)
 		if err != nil {
@@ -407,16 +412,39 @@ func desiredChecks(node string, labels map[string]string, applied []api.CheckSpe
 	return out
 }
 
+// proxyRunners returns, for each proxy check, the live nodes subscribed to
+// it, sorted: every one of them holds the check, and they take turns
+// (check.ProxyRunner), so each round runs on one node.
+func proxyRunners(applied []api.CheckSpec, nodes map[string]any, alive func(string) bool) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range applied {
+		if c.ProxyEntity == "" {
+			continue
+		}
+		var names []string
+		for name, v := range nodes {
+			rec, ok := v.(store.NodeRecord)
+			if ok && alive(name) && check.Subscribed(c, name, rec.EffectiveLabels()) {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		out[c.Name] = names
+	}
+	return out
+}
+
 func (s *Server) reconcileOnce(ctx context.Context) error {
 	m := s.mon
 	applied := m.appliedChecks()
 	vals, _ := s.nodes.Values()
+	runners := proxyRunners(applied, vals, func(node string) bool { _, ok := s.alive.Get(node); return ok })
 	for name, v := range vals {
 		rec, ok := v.(store.NodeRecord)
 		if !ok {
 			continue
 		}
-		want := desiredChecks(name, rec.EffectiveLabels(), applied)
+		want := desiredChecks(name, rec.EffectiveLabels(), applied, runners)
 		have, known := m.assigned[name]
 		if !known {
 			var err error

@@ -216,7 +216,7 @@ func (s *Server) handleRunCheck(w http.ResponseWriter, r *http.Request, _ httpap
 		if !isApplied { // a default: every node runs it
 			return true
 		}
-		_, ok := desiredChecks(node, labels, applied)[name]
+		_, ok := desiredChecks(node, labels, applied, nil)[name]
 		return ok
 	}
 	var nodes []string

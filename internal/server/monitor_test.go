@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"corral/internal/api"
+	"corral/internal/store"
 )
 
 func TestDesiredChecks(t *testing.T) {
@@ -31,7 +32,7 @@ func TestDesiredChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := desiredChecks(tt.node, tt.labels, applied)
+			got := desiredChecks(tt.node, tt.labels, applied, nil)
 			var names []string
 			for n, v := range got {
 				names = append(names, n)
@@ -45,6 +46,39 @@ func TestDesiredChecks(t *testing.T) {
 				t.Errorf("desiredChecks(%s) = %v, want %v", tt.node, names, tt.want)
 			}
 		})
+	}
+}
+
+// TestProxyRunners: a proxy check's assignment lists the live subscribed
+// nodes, sorted, so they can take turns.
+func TestProxyRunners(t *testing.T) {
+	applied := []api.CheckSpec{
+		{Name: "shop-api", Command: "true", Interval: api.Duration(30e9), Subscriptions: []string{"web"}, ProxyEntity: "shop-api"},
+		{Name: "plain", Command: "true", Interval: api.Duration(30e9)},
+	}
+	nodes := map[string]any{
+		"web-2": store.NodeRecord{Name: "web-2", Labels: map[string]string{"role": "web"}},
+		"web-1": store.NodeRecord{Name: "web-1", Labels: map[string]string{"role": "web"}},
+		"web-3": store.NodeRecord{Name: "web-3", Labels: map[string]string{"role": "web"}},
+		"db-1":  store.NodeRecord{Name: "db-1", Labels: map[string]string{"role": "db"}},
+	}
+	alive := func(n string) bool { return n != "web-3" }
+	runners := proxyRunners(applied, nodes, alive)
+	if got := runners["shop-api"]; !slices.Equal(got, []string{"web-1", "web-2"}) {
+		t.Errorf("runners of shop-api = %v, want [web-1 web-2]", got)
+	}
+	if _, ok := runners["plain"]; ok {
+		t.Errorf("a check without proxy_entity got runners")
+	}
+	var spec api.CheckSpec
+	if err := json.Unmarshal([]byte(desiredChecks("web-2", map[string]string{"role": "web"}, applied, runners)["shop-api"]), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(spec.ProxyRunners, []string{"web-1", "web-2"}) {
+		t.Errorf("assigned proxy_runners = %v", spec.ProxyRunners)
+	}
+	if fe := spec.Validate(); fe["proxy_runners"] == "" {
+		t.Errorf("a spec with proxy_runners validates: %v", fe)
 	}
 }
 

@@ -486,3 +486,34 @@ func TestMonitorEventStream(t *testing.T) {
 		tick.Stop()
 	}
 }
+
+// TestMonitorProxyCheck: a proxy check subscribed by two nodes runs once a
+// round, on one of them in turn, and reports for its proxy entity.
+func TestMonitorProxyCheck(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	for _, name := range []string{"px-1", "px-2"} {
+		StartAgent(t, srv, AgentOptions{Name: name, Labels: []string{"role=web"}}).WaitReady()
+	}
+	apply(t, admin, map[string]any{"kind": "Check", "name": "shop-api-up", "command": "echo up",
+		"interval": "2s", "subscriptions": []string{"web"}, "proxy_entity": "shop-api"})
+	first := waitEvent(t, admin, "shop-api", "shop-api-up", 40*time.Second, func(ev api.Event) error {
+		if len(ev.History) == 0 {
+			return fmt.Errorf("no result yet")
+		}
+		return nil
+	})
+	time.Sleep(12 * time.Second) // six rounds
+	ev, err := admin.Event(testCtx(t), "shop-api", "shop-api-up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One result a round: about 6 more; both nodes running every round
+	// would give about 12.
+	if n := len(ev.History) - len(first.History); n < 4 || n > 8 {
+		t.Errorf("%d results in 12 s of 2 s rounds, want about 6 (one node a round); history %+v", n, ev.History)
+	}
+	if ev.Output != "up\n" {
+		t.Errorf("output %q", ev.Output)
+	}
+}
