@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -516,4 +518,55 @@ func TestMonitorProxyCheck(t *testing.T) {
 	if ev.Output != "up\n" {
 		t.Errorf("output %q", ev.Output)
 	}
+}
+
+// TestMonitorCheckHTTPPlugin runs Debian's check_http as a Check on an
+// agent against a web server of the test: ok, then the server stops →
+// critical (handled), then it is back → resolved (handled); the plugin's
+// perfdata becomes metric series.
+func TestMonitorCheckHTTPPlugin(t *testing.T) {
+	const plugin = "/usr/lib/nagios/plugins/check_http"
+	if _, err := os.Stat(plugin); err != nil {
+		t.Skip("check_http not installed (Debian package monitoring-plugins-basic; `make test` installs it as root)")
+	}
+	port := freePorts(t, 1)[0]
+	serve := func() *http.Server {
+		ln, err := net.Listen("tcp", loopback(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("hello\n")) })}
+		go hs.Serve(ln)
+		return hs
+	}
+	web := serve()
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	StartAgent(t, srv, AgentOptions{Name: "plug-1"}).WaitReady()
+	dir := t.TempDir()
+	apply(t, admin, recordingHandler(t, "rec", dir),
+		map[string]any{"kind": "Check", "name": "web-up", "command": fmt.Sprintf("%s -H 127.0.0.1 -p %d", plugin, port),
+			"interval": "2s", "handlers": []string{"rec"}, "output_metric_format": "nagios_perfdata"})
+	waitEvent(t, admin, "plug-1", "web-up", 40*time.Second, hasStatus(api.StatusOK))
+
+	web.Close()
+	waitEvent(t, admin, "plug-1", "web-up", 20*time.Second, hasStatus(api.StatusCritical))
+	web = serve()
+	defer web.Close()
+	waitEvent(t, admin, "plug-1", "web-up", 20*time.Second, hasStatus(api.StatusOK))
+	eventually(t, 10*time.Second, func() error {
+		evs := handled(t, dir)
+		if countHandled(evs, "plug-1/web-up", api.StatusCritical) != 1 || countHandled(evs, "plug-1/web-up", api.StatusOK) != 1 {
+			return fmt.Errorf("handled %d events: want the incident and its resolution once each", len(evs))
+		}
+		return nil
+	})
+	// check_http's perfdata (time, size) is stored as series.
+	eventually(t, 10*time.Second, func() error {
+		got := findPaths(t, srv, "corral.plug-1.checks.web-up.*")
+		if !strings.Contains(got, "corral.plug-1.checks.web-up.time") || !strings.Contains(got, "corral.plug-1.checks.web-up.size") {
+			return fmt.Errorf("perfdata series: %q", got)
+		}
+		return nil
+	})
 }
