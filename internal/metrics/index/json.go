@@ -35,9 +35,9 @@ func TreeJSON(nodes []Node) []byte {
 			b = append(b, ", "...)
 		}
 		b = append(b, `{"text": `...)
-		b = appendPyString(b, n.Name)
+		b = AppendPyString(b, n.Name)
 		b = append(b, `, "id": `...)
-		b = appendPyString(b, n.Path)
+		b = AppendPyString(b, n.Path)
 		if n.Branch {
 			b = append(b, `, "allowChildren": 1, "expandable": 1, "leaf": 0}`...)
 		} else {
@@ -67,9 +67,9 @@ func CompleterJSON(nodes []Node) []byte {
 		if !leaf {
 			path += "."
 		}
-		b = appendPyString(b, path)
+		b = AppendPyString(b, path)
 		b = append(b, `, "name": `...)
-		b = appendPyString(b, n.Name)
+		b = AppendPyString(b, n.Name)
 		if leaf {
 			b = append(b, `, "is_leaf": "1"}`...)
 		} else {
@@ -89,10 +89,10 @@ func CompleterJSON(nodes []Node) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendPyString quotes s like Python's json.dumps with ensure_ascii=True:
+// AppendPyString quotes s like Python's json.dumps with ensure_ascii=True:
 // non-ASCII runes become \uXXXX (surrogate pairs above U+FFFF), invalid UTF-8
 // becomes \ufffd, and '/', '<', '>', '&' are left alone.
-func appendPyString(b []byte, s string) []byte {
+func AppendPyString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for _, r := range s { // invalid bytes decode as utf8.RuneError (U+FFFD)
 		switch {

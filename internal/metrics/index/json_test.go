@@ -52,8 +52,8 @@ func TestAppendPyString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(appendPyString(nil, tt.in)); got != tt.want {
-				t.Errorf("appendPyString(%q) = %s, want %s", tt.in, got, tt.want)
+			if got := string(AppendPyString(nil, tt.in)); got != tt.want {
+				t.Errorf("AppendPyString(%q) = %s, want %s", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -6,10 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-graphite/carbonapi/expr/consolidations"
 	"github.com/go-graphite/carbonapi/expr/types"
+
+	"corral/internal/metrics/index"
 )
 
 // point is one output datapoint: a value (NaN: null) at Unix time ts.
@@ -196,42 +197,6 @@ func appendJSONFloat(b []byte, v float64) []byte {
 	return appendPyFloat(b, v)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendPyString quotes s like Python's json.dumps (ensure_ascii).
-func appendPyString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b = append(b, `\"`...)
-		case r == '\\':
-			b = append(b, `\\`...)
-		case r == '\n':
-			b = append(b, `\n`...)
-		case r == '\r':
-			b = append(b, `\r`...)
-		case r == '\t':
-			b = append(b, `\t`...)
-		case r < 0x20:
-			b = appendU(b, r)
-		case r < utf8.RuneSelf:
-			b = append(b, byte(r))
-		case r > 0xffff:
-			r -= 0x10000
-			b = appendU(b, 0xd800+(r>>10))
-			b = appendU(b, 0xdc00+(r&0x3ff))
-		default:
-			b = appendU(b, r)
-		}
-	}
-	return append(b, '"')
-}
-
-func appendU(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
-
 // marshalJSON writes series as graphite-web's json format:
 //
 //	[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 60], [null, 120]]}]
@@ -247,7 +212,7 @@ func marshalJSON(series []outSeries) []byte {
 			b = append(b, ", "...)
 		}
 		b = append(b, `{"target": `...)
-		b = appendPyString(b, s.name)
+		b = index.AppendPyString(b, s.name)
 		b = append(b, `, "tags": {`...)
 		keys := make([]string, 0, len(s.tags))
 		for k := range s.tags {
@@ -258,9 +223,9 @@ func marshalJSON(series []outSeries) []byte {
 			if j > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendPyString(b, k)
+			b = index.AppendPyString(b, k)
 			b = append(b, ": "...)
-			b = appendPyString(b, s.tags[k])
+			b = index.AppendPyString(b, s.tags[k])
 		}
 		b = append(b, `}, "datapoints": [`...)
 		for j, p := range s.points {
