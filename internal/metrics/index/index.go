@@ -16,6 +16,7 @@
 package index
 
 import (
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,19 @@ type trieNode struct {
 type child struct {
 	name string
 	node *trieNode
+	pre  uint64 // prefix(name): get compares it before touching the name's bytes
+}
+
+// prefix packs the first 8 bytes of s: two names of one length up to 8
+// bytes are equal exactly when their prefixes are, and longer names that
+// differ there are told apart without reading their bytes (a cache miss per
+// child, the bulk of a wide find).
+func prefix(s string) uint64 {
+	var p uint64
+	for i := 0; i < len(s) && i < 8; i++ {
+		p |= uint64(s[i]) << (8 * i)
+	}
+	return p
 }
 
 func cmpChild(a, b child) int { return strings.Compare(a.name, b.name) }
@@ -63,8 +77,10 @@ func (n *trieNode) get(name string) *trieNode {
 	if n.children != nil {
 		return n.children[name]
 	}
-	for _, k := range n.kids {
-		if k.name == name {
+	pre := prefix(name)
+	for i := range n.kids {
+		k := &n.kids[i]
+		if k.pre == pre && len(k.name) == len(name) && (len(name) <= 8 || k.name == name) {
 			return k.node
 		}
 	}
@@ -79,7 +95,7 @@ func (n *trieNode) insert(name string, c *trieNode) {
 		n.sorted.Store(nil)
 	case len(n.kids) < smallKids:
 		i, _ := slices.BinarySearchFunc(n.kids, child{name: name}, cmpChild)
-		n.kids = slices.Insert(n.kids, i, child{name, c})
+		n.kids = slices.Insert(n.kids, i, child{name: name, node: c, pre: prefix(name)})
 	default:
 		n.children = make(map[string]*trieNode, 2*smallKids)
 		for _, k := range n.kids {
@@ -101,7 +117,7 @@ func (n *trieNode) sortedChildren() []child {
 	}
 	cs := make([]child, 0, len(n.children))
 	for name, c := range n.children {
-		cs = append(cs, child{name: name, node: c})
+		cs = append(cs, child{name: name, node: c, pre: prefix(name)})
 	}
 	slices.SortFunc(cs, cmpChild)
 	n.sorted.Store(&cs)
@@ -182,7 +198,7 @@ func (ix *Index) Find(query string) ([]Node, error) {
 			ix.walkers.Put(w)
 		}
 	}()
-	w.pats = pats
+	w.pats, w.split = pats, true
 	ix.mu.RLock()
 	w.walk(&ix.root, 0)
 	ix.mu.RUnlock()
@@ -209,6 +225,7 @@ const maxPooledBuf = 16 << 20
 
 // walker collects the matches of one Find.
 type walker struct {
+	split bool // may walk one wide level in parallel (the top walker only)
 	pats  []*pattern
 	names []string // node names from the root to the current node
 	buf   []byte   // concatenated result paths
@@ -234,9 +251,49 @@ func (w *walker) walk(n *trieNode, depth int) {
 		return
 	}
 	all := p.matchesAll()
-	for _, c := range n.sortedChildren() {
+	kids := n.sortedChildren()
+	if w.split && len(kids) >= parallelKids && depth+1 < len(w.pats) {
+		w.walkParallel(kids, p, all, depth)
+		return
+	}
+	for _, c := range kids {
 		if all || p.match(c.name) {
 			w.visit(c.node, c.name, depth)
+		}
+	}
+}
+
+// parallelKids is the fan-out from which a glob level below which the find
+// goes on is walked by several goroutines: a wide find is bound by memory
+// latency (a few cache misses per node), which cores overlap.
+const parallelKids = 2048
+
+// walkParallel walks kids in runtime.GOMAXPROCS contiguous chunks, each with
+// its own walker, and appends their results in order.
+func (w *walker) walkParallel(kids []child, p *pattern, all bool, depth int) {
+	parts := min(runtime.GOMAXPROCS(0), 8)
+	subs := make([]walker, parts)
+	var wg sync.WaitGroup
+	for i := range subs {
+		lo, hi := i*len(kids)/parts, (i+1)*len(kids)/parts
+		sub := &subs[i]
+		sub.pats = w.pats
+		sub.names = append(make([]string, 0, len(w.pats)), w.names...)
+		wg.Go(func() {
+			for _, c := range kids[lo:hi] {
+				if all || p.match(c.name) {
+					sub.visit(c.node, c.name, depth)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range subs {
+		off := len(w.buf)
+		w.buf = append(w.buf, subs[i].buf...)
+		for _, h := range subs[i].hits {
+			h.start, h.name, h.end = h.start+off, h.name+off, h.end+off
+			w.hits = append(w.hits, h)
 		}
 	}
 }
