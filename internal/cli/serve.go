@@ -168,10 +168,12 @@ func (a *app) serverCmd() *cobra.Command {
 	var po processOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a Corral server (API, agent channel, cluster state, carbon ingest)",
-		Long: `Run a Corral server: the HTTP API, the agent channel, the carbon
-receivers writing whisper files, and the cluster state in an embedded etcd (or
-an external one with --etcd-endpoints).
+		Short: "Run a Corral server (API, agent channel, cluster state, metrics, monitoring)",
+		Long: `Run a Corral server: the HTTP API (with Graphite's find and render
+endpoints), the agent channel, the carbon receivers writing whisper files
+(and relaying them with --metrics-relay), monitoring (events, keepalives,
+handlers; history in <data-dir>/history.db), and the cluster state in an
+embedded etcd (or an external one with --etcd-endpoints).
 On first start it creates the cluster CA and writes an admin token to
 <data-dir>/admin.token. It runs until interrupted.
 ` + processEnvHelp,
