@@ -211,8 +211,11 @@ func (a *app) agentCmd() *cobra.Command {
 		Short: "Run a Corral agent on this machine",
 		Long: `Run a Corral agent: it joins the cluster (with the join token, on first
 start only: afterwards it uses the certificate in its data dir), reports the
-machine's facts, heartbeats, and runs what the servers assign to the node.
-It runs until interrupted.
+machine's facts, heartbeats, and runs what the servers assign to the node:
+monitoring checks (the default cpu, disk, load, memory and swap checks and
+the Checks assigned to it), a host metrics collector and a StatsD server
+(127.0.0.1:8125/udp), all reported through an on-disk spool while the server
+is away. It runs until interrupted.
 ` + processEnvHelp,
 		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
   corral agent --config /etc/corral/agent.yaml`,
