@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"corral/internal/api"
+	"corral/internal/metrics/carbon"
 )
 
 // DefaultPrefix is the first component of every metric name unless
@@ -70,7 +71,7 @@ func New(node string, opts Options) *Collector {
 		prefix = DefaultPrefix
 	}
 	c := &Collector{
-		base:     prefix + "." + sanitize(node) + ".",
+		base:     prefix + "." + carbon.Component(node) + ".",
 		now:      opts.Now,
 		ignoreFS: opts.DiskIgnoreFSTypes,
 		procBuf:  make([]byte, 128),

@@ -3,25 +3,9 @@ package host
 import (
 	"math"
 	"strings"
-)
 
-// sanitize makes s safe as one Graphite path component: '.', '/', '\\',
-// whitespace and control characters become '_'. An empty result becomes "_".
-func sanitize(s string) string {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '.' || r == '/' || r == '\\' || r == ' ' || r == '\t':
-			return '_'
-		case r < 0x20 || r == 0x7f:
-			return '_'
-		}
-		return r
-	}, s)
-	if s == "" {
-		return "_"
-	}
-	return s
-}
+	"corral/internal/metrics/carbon"
+)
 
 // mountName is the Graphite component for a mount point: "/" is "root",
 // other mounts lose their leading slashes and are sanitised.
@@ -29,7 +13,7 @@ func mountName(mountpoint string) string {
 	if mountpoint == "/" {
 		return "root"
 	}
-	return sanitize(strings.TrimLeft(mountpoint, "/"))
+	return carbon.Component(strings.TrimLeft(mountpoint, "/"))
 }
 
 // rate is the per-second change from prev to cur over dt seconds. It reports

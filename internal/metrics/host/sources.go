@@ -11,6 +11,8 @@ import (
 	"github.com/shirou/gopsutil/v4/load"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/net"
+
+	"corral/internal/metrics/carbon"
 )
 
 // readCPU returns the cumulative times of all CPUs together.
@@ -136,7 +138,7 @@ func emitDiskIO(b *batch, prev, cur map[string]diskCounters, dt float64) {
 			continue
 		}
 		c := cur[name]
-		m := "diskio." + sanitize(name) + "."
+		m := "diskio." + carbon.Component(name) + "."
 		addRate(b, m+"read_bytes", p.readBytes, c.readBytes, dt)
 		addRate(b, m+"write_bytes", p.writeBytes, c.writeBytes, dt)
 		addRate(b, m+"reads", p.reads, c.reads, dt)
@@ -168,7 +170,7 @@ func emitNet(b *batch, prev, cur map[string]netCounters, dt float64) {
 			continue
 		}
 		c := cur[name]
-		m := "net." + sanitize(name) + "."
+		m := "net." + carbon.Component(name) + "."
 		addRate(b, m+"rx_bytes", p.rxBytes, c.rxBytes, dt)
 		addRate(b, m+"tx_bytes", p.txBytes, c.txBytes, dt)
 		addRate(b, m+"rx_packets", p.rxPackets, c.rxPackets, dt)

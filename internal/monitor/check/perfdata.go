@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"corral/internal/api"
+	"corral/internal/metrics/carbon"
 )
 
 // Perf is one Nagios performance data item:
@@ -241,17 +242,5 @@ func Sanitize(s string) string {
 	if len(s) > 1 && s[0] == '/' {
 		s = strings.TrimLeft(s, "/")
 	}
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '.' || r == '/' || r == '\\' || r == ' ' || r == '\t':
-			return '_'
-		case r < 0x20 || r == 0x7f:
-			return '_'
-		}
-		return r
-	}, s)
-	if s == "" {
-		return "_"
-	}
-	return s
+	return carbon.Component(s)
 }
