@@ -50,21 +50,11 @@ func (c *Client) FindMetrics(ctx context.Context, query string) ([]MetricNode, e
 // Render calls Graphite's /render with q (target, from, until, format, ...)
 // and returns the answer's bytes and content type.
 func (c *Client) Render(ctx context.Context, q url.Values) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/render?"+q.Encode(), nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("render: %w", err)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, http.MethodGet, "/render", q, nil, "*/*")
 	if err != nil {
 		return nil, "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, "", decodeError(resp)
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRenderBody))
 	if err != nil {
 		return nil, "", fmt.Errorf("render: read answer: %w", err)

@@ -134,26 +134,11 @@ type EventChange struct {
 // for every change, the current events first, until ctx ends, fn returns an
 // error or the stream breaks.
 func (c *Client) StreamEvents(ctx context.Context, q EventQuery, fn func(EventChange) error) error {
-	target := c.base.String() + "/api/v1/events/stream"
-	if v := q.values(); len(v) > 0 {
-		target += "?" + v.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/events/stream", q.values(), nil, "text/event-stream")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
 	var typ, data string
