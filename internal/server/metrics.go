@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,10 +90,9 @@ func (s *Server) reportMetrics(_ context.Context, node string, reports []api.Rep
 			continue
 		}
 		for _, p := range pts {
-			if p.Name == "" || math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
-				continue
+			if pt, err := pointOf(p, p.Time); err == nil { // agents always stamp their points
+				points = append(points, pt)
 			}
-			points = append(points, carbon.Point{Name: p.Name, Value: p.Value, Time: p.Time})
 		}
 	}
 	if len(points) == 0 {

@@ -51,16 +51,8 @@ func (s *Server) handleMetricsIngest(w http.ResponseWriter, r *http.Request, _ h
 			return bodyError(err, "a JSON list of {\"name\", \"value\", \"time\"}")
 		}
 		for i, p := range in {
-			t := p.Time
-			if t <= 0 {
-				t = now
-			}
-			line := fmt.Sprintf("%s %s %d", p.Name, formatValue(p.Value), t)
-			pt, err := carbon.ParseLine([]byte(line), now)
-			if err != nil || p.Name == "" || math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
-				if err == nil {
-					err = errors.New("name and a finite value are required")
-				}
+			pt, err := pointOf(p, now)
+			if err != nil {
 				reject("[%d]: %v", i, err)
 				continue
 			}
@@ -112,9 +104,25 @@ func bodyError(err error, want string) error {
 	return api.Errorf(http.StatusBadRequest, "body: %v (want %s)", err, want)
 }
 
-// formatValue writes a value the way carbon.ParseLine reads it back exactly.
-func formatValue(v float64) string {
-	return strings.TrimSpace(fmt.Sprintf("%v", v))
+// pointOf checks a point given as JSON (HTTP, agent reports) as carbon
+// checks a plaintext line: a path without whitespace (tagged paths
+// normalised), a finite value; a time of 0 or less is now.
+func pointOf(p api.MetricPoint, now int64) (carbon.Point, error) {
+	if strings.ContainsAny(p.Name, " \t\r\n") {
+		return carbon.Point{}, fmt.Errorf("metric path %q contains whitespace", p.Name)
+	}
+	name, err := carbon.NormalizeName(p.Name)
+	if err != nil {
+		return carbon.Point{}, err
+	}
+	if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+		return carbon.Point{}, fmt.Errorf("%s: value must be finite", name)
+	}
+	t := p.Time
+	if t <= 0 {
+		t = now
+	}
+	return carbon.Point{Name: name, Value: p.Value, Time: t}, nil
 }
 
 // selfMetricsInterval is how often the server records its own metric

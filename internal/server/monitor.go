@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -325,10 +324,9 @@ func (s *Server) takeResults(ctx context.Context, results []api.CheckResult) err
 	var points []carbon.Point
 	for _, r := range results {
 		for _, p := range r.Metrics {
-			if p.Name == "" || math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
-				continue
+			if pt, err := pointOf(p, r.Executed); err == nil {
+				points = append(points, pt)
 			}
-			points = append(points, carbon.Point{Name: p.Name, Value: p.Value, Time: p.Time})
 		}
 	}
 	if len(points) > 0 {

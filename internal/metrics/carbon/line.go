@@ -241,9 +241,11 @@ func normalizeName(b []byte) (string, error) {
 	return normalizeTagged(string(b))
 }
 
-// normalizeNameString is normalizeName for a string; untagged names are
-// returned without copying.
-func normalizeNameString(s string) (string, error) {
+// NormalizeName returns a metric path given as a string (HTTP JSON, agent
+// reports) as Graphite stores it: untagged names as they are, without
+// copying; tagged names validated and normalised as carbon's TaggedSeries
+// does.
+func NormalizeName(s string) (string, error) {
 	if !strings.Contains(s, ";") {
 		if s == "" {
 			return "", errors.New("empty metric path")

@@ -91,7 +91,7 @@ func entryPoint(e pval) (Point, error) {
 	if msg != "" {
 		return Point{}, fmt.Errorf("timestamp of %q %s", name.s, msg)
 	}
-	path, err := normalizeNameString(name.s)
+	path, err := NormalizeName(name.s)
 	if err != nil {
 		return Point{}, err
 	}
