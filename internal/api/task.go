@@ -201,7 +201,7 @@ type AppStatus struct {
 	Deployments    []Deployment `json:"deployments,omitempty"`
 	// Waiting is the running deployment's Waiting, or why the app is not at
 	// its instance count without one (a backoff after failures).
-	Waiting    string `json:"waiting,omitempty"`
+	Waiting     string       `json:"waiting,omitempty"`
 	LastFailure *TaskFailure `json:"last_failure,omitempty"`
 	Tasks       []Task       `json:"tasks,omitempty"`
 }
