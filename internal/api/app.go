@@ -315,6 +315,29 @@ func (a *AppSpec) Defaults() {
 	}
 }
 
+// Normalize puts the leading "/" on the id and returns it: the app's name
+// as stored.
+func (a *AppSpec) Normalize() string { a.ID = absID(a.ID); return a.ID }
+
+// Normalize puts the leading "/" on the id and returns it: the job's name
+// as stored.
+func (j *JobSpec) Normalize() string { j.ID = absID(j.ID); return j.ID }
+
+// ActionWords are the last path segments the API reads as actions on an app
+// or job (/api/v1/apps/shop/api/scale); an id may not end with one.
+var ActionWords = []string{"tasks", "versions", "scale", "restart", "rollback", "run", "runs", "logs"}
+
+// endsWithAction reports whether id's last segment is an action word.
+func endsWithAction(id string) bool {
+	last := id[strings.LastIndexByte(id, '/')+1:]
+	for _, w := range ActionWords {
+		if last == w {
+			return true
+		}
+	}
+	return false
+}
+
 // Defaults fills RunSpec's defaults, a leading "/" on the id and
 // concurrency policy ALLOW.
 func (j *JobSpec) Defaults() {
@@ -554,6 +577,8 @@ func (a *AppSpec) Validate() FieldErrors {
 	fe := a.RunSpec.Validate()
 	if !ValidID(a.ID) {
 		fe.Add("id", "must be %s", IDRule)
+	} else if endsWithAction(a.ID) {
+		fe.Add("id", "must not end with %q: the API reads it as an action", a.ID[strings.LastIndexByte(a.ID, '/')+1:])
 	}
 	if a.Instances != nil && *a.Instances < 0 {
 		fe.Add("instances", "must not be negative (0 suspends the app)")
@@ -637,6 +662,8 @@ func (j *JobSpec) Validate() FieldErrors {
 	fe := j.RunSpec.Validate()
 	if !ValidID(j.ID) {
 		fe.Add("id", "must be %s", IDRule)
+	} else if endsWithAction(j.ID) {
+		fe.Add("id", "must not end with %q: the API reads it as an action", j.ID[strings.LastIndexByte(j.ID, '/')+1:])
 	}
 	if j.Schedule != "" {
 		if msg := CheckCron(j.Schedule); msg != "" {

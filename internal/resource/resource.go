@@ -25,6 +25,12 @@ type Spec interface {
 	Validate() api.FieldErrors
 }
 
+// Normalizer is a Spec whose key has a canonical form (an app id gets its
+// leading "/"); Normalize puts it in that form and returns it.
+type Normalizer interface {
+	Normalize() string
+}
+
 // Redactor is a Spec with secret fields, hidden in every output but an
 // explicit admin reveal.
 type Redactor interface {
@@ -43,6 +49,9 @@ type Kind struct {
 	WriteRole, ReadRole api.Role
 	// Secret kinds are stored encrypted and redacted on read.
 	Secret bool
+	// Versioned kinds keep every stored version of a resource (rollback,
+	// history): the store writes each version under its versions prefix.
+	Versioned bool
 	// FileFields maps a field `F_file` the CLI reads from a file (relative
 	// to the manifest) to the field F it fills.
 	FileFields map[string]string
@@ -81,6 +90,20 @@ func Builtin() Registry {
 			About:     "where monitoring events go: pipe, webhook, slack, email, pagerduty or a set",
 			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
 			New: func() Spec { return &api.HandlerSpec{} },
+		},
+		"App": {
+			Name: "App", Key: "id",
+			About:     "a long-running service kept at its instance count on the agents (Marathon's app); every change is a new version",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			Versioned: true,
+			New:       func() Spec { return &api.AppSpec{} },
+		},
+		"Job": {
+			Name: "Job", Key: "id",
+			About:     "a command run to completion on an agent, on a cron schedule or on request (Metronome's job)",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			Versioned: true,
+			New:       func() Spec { return &api.JobSpec{} },
 		},
 		"Silence": {
 			Name: "Silence", Key: "name",
@@ -179,6 +202,9 @@ func (r Registry) Decode(body map[string]any) (Decoded, api.FieldErrors) {
 	}
 	if len(fe) > 0 {
 		return Decoded{}, fe
+	}
+	if n, ok := spec.(Normalizer); ok {
+		name = n.Normalize()
 	}
 	canon, err := json.Marshal(spec)
 	if err != nil {

@@ -68,8 +68,26 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v %v", n, k.Name, ok)
 		}
 	}
-	if _, ok := reg.Lookup("App"); ok {
-		t.Error("Lookup(App) found a kind that is not registered")
+	if _, ok := reg.Lookup("Deploymentz"); ok {
+		t.Error("Lookup(Deploymentz) found a kind that is not registered")
+	}
+	if k, ok := reg.Lookup("apps"); !ok || k.Name != "App" {
+		t.Errorf("Lookup(apps) = %v %v", k.Name, ok)
+	}
+}
+
+func TestDecodeNormalizesAppID(t *testing.T) {
+	reg := resource.Builtin()
+	d, fe := reg.Decode(map[string]any{"kind": "App", "id": "shop/api", "cmd": "sleep 100"})
+	if len(fe) > 0 {
+		t.Fatal(fe)
+	}
+	if d.Name != "/shop/api" || !strings.Contains(string(d.Canonical), `"id":"/shop/api"`) || !d.Kind.Versioned {
+		t.Fatalf("decoded %q %s versioned=%v", d.Name, d.Canonical, d.Kind.Versioned)
+	}
+	_, fe = reg.Decode(map[string]any{"kind": "App", "id": "/shop/scale", "cmd": "x"})
+	if !strings.Contains(fe["id"], "action") {
+		t.Fatalf("id ending in an action word: %v", fe)
 	}
 }
 

@@ -54,7 +54,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, c httpapi.C
 			fe.Merge(docLabel(i, d)+".", errs)
 			continue
 		}
-		changes = append(changes, store.Change{Kind: dec.Kind.Name, Name: dec.Name, Spec: dec.Canonical, Secret: dec.Kind.Secret})
+		changes = append(changes, store.Change{Kind: dec.Kind.Name, Name: dec.Name, Spec: dec.Canonical, Secret: dec.Kind.Secret, Versioned: dec.Kind.Versioned})
 		kinds = append(kinds, dec.Kind)
 	}
 	if err := s.checkHandlerSets(changes); err != nil {

@@ -23,6 +23,9 @@ type ResourceRecord struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 	UpdatedBy string          `json:"updated_by,omitempty"`
+	// Cause says why a versioned resource changed when it was not an
+	// apply: "scale", "restart", "rollback to 3".
+	Cause string `json:"cause,omitempty"`
 
 	rev int64
 }
@@ -67,11 +70,24 @@ func (s *Store) ListResources(ctx context.Context, kind string) ([]ResourceRecor
 	return out, err
 }
 
+// VersionKey is the etcd key of one stored version of a versioned resource.
+func VersionKey(kind, name string, version int64) string {
+	return key("versions", kind, name, fmt.Sprintf("%012d", version))
+}
+
+// VersionsPrefix is the prefix of every stored version of a resource.
+func VersionsPrefix(kind, name string) string { return key("versions", kind, name) + "/" }
+
 // Change is one resource to write in an apply.
 type Change struct {
 	Kind, Name string
 	Spec       json.RawMessage // canonical
 	Secret     bool
+	// Versioned keeps this version under VersionKey too (in the same
+	// transaction).
+	Versioned bool
+	// Cause is stored with the record (ResourceRecord.Cause).
+	Cause string
 }
 
 // Planned is what an apply does or would do to one resource.
@@ -95,7 +111,7 @@ func (s *Store) Apply(ctx context.Context, changes []Change, by string, dry bool
 		k := ResourceKey(c.Kind, c.Name)
 		cur, err := s.GetResource(ctx, c.Kind, c.Name)
 		p := Planned{Change: c}
-		rec := ResourceRecord{Kind: c.Kind, Name: c.Name, UpdatedAt: now, UpdatedBy: by}
+		rec := ResourceRecord{Kind: c.Kind, Name: c.Name, UpdatedAt: now, UpdatedBy: by, Cause: c.Cause}
 		switch {
 		case err == ErrNotFound:
 			p.Action, p.Version = api.ActionCreated, 1
@@ -132,6 +148,9 @@ func (s *Store) Apply(ctx context.Context, changes []Change, by string, dry bool
 			return nil, fmt.Errorf("encode %s/%s: %w", c.Kind, c.Name, err)
 		}
 		ops = append(ops, clientv3.OpPut(k, string(b)))
+		if c.Versioned {
+			ops = append(ops, clientv3.OpPut(VersionKey(c.Kind, c.Name, p.Version), string(b)))
+		}
 	}
 	if dry || len(ops) == 0 {
 		return plans, nil
@@ -146,7 +165,8 @@ func (s *Store) Apply(ctx context.Context, changes []Change, by string, dry bool
 	return plans, nil
 }
 
-// DeleteResource removes a resource; version, when not 0, must match.
+// DeleteResource removes a resource and its stored versions; version, when
+// not 0, must match.
 func (s *Store) DeleteResource(ctx context.Context, kind, name string, version int64) error {
 	cur, err := s.GetResource(ctx, kind, name)
 	if err != nil {
@@ -157,7 +177,7 @@ func (s *Store) DeleteResource(ctx context.Context, kind, name string, version i
 	}
 	k := ResourceKey(kind, name)
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", cur.rev)).
-		Then(clientv3.OpDelete(k)).Commit()
+		Then(clientv3.OpDelete(k), clientv3.OpDelete(VersionsPrefix(kind, name), clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
 	}
