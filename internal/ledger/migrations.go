@@ -19,4 +19,20 @@ var migrations = []string{
 	);
 	CREATE INDEX audit_time ON audit (time_ns);
 	CREATE INDEX audit_actor ON audit (actor, id);`,
+	// 2: finished deployments and job runs (the running ones live in etcd).
+	`CREATE TABLE deployments (
+		id        TEXT    PRIMARY KEY,
+		app       TEXT    NOT NULL,
+		started_ns INTEGER NOT NULL,
+		data      TEXT    NOT NULL
+	);
+	CREATE INDEX deployments_app ON deployments (app, started_ns);
+	CREATE INDEX deployments_started ON deployments (started_ns);
+	CREATE TABLE job_runs (
+		id        TEXT    PRIMARY KEY,
+		job       TEXT    NOT NULL,
+		started_ns INTEGER NOT NULL,
+		data      TEXT    NOT NULL
+	);
+	CREATE INDEX job_runs_job ON job_runs (job, started_ns);`,
 }
