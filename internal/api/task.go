@@ -113,11 +113,15 @@ type Task struct {
 	// Config identifies what the task runs (the spec without instances, and
 	// the restart generation): tasks with another Config are replaced by a
 	// deployment.
-	Config  string `json:"config"`
-	Run     string `json:"run,omitempty"` // job tasks: the run id
-	Node    string `json:"node"`
-	Ports   []int  `json:"ports,omitempty"`
-	Desired string `json:"desired"` // run or kill
+	Config string `json:"config"`
+	Run    string `json:"run,omitempty"` // job tasks: the run id
+	Node   string `json:"node"`
+	Ports  []int  `json:"ports,omitempty"`
+	// CPUs, Mem and Disk (MiB) are what the task was placed with.
+	CPUs    float64 `json:"cpus,omitempty"`
+	Mem     int64   `json:"mem,omitempty"`
+	Disk    int64   `json:"disk,omitempty"`
+	Desired string  `json:"desired"` // run or kill
 	// KillReason says why the server asked the task to stop.
 	KillReason string `json:"kill_reason,omitempty"`
 
