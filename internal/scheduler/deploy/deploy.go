@@ -1,0 +1,312 @@
+package deploy
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"corral/internal/api"
+	"corral/internal/scheduler"
+)
+
+// KeepFailed is how many ended records of failed and lost tasks are kept
+// per app (the newest), so `corral app show` can say why instances fail.
+const KeepFailed = 3
+
+// ReasonRemoved is the kill reason of tasks whose app was removed.
+const ReasonRemoved = "app removed"
+
+// HealthKillPrefix starts the kill reason of every task killed for failing
+// its health checks; a killed task with such a reason counts as a failure.
+const HealthKillPrefix = "health check "
+
+// App is an app as the reconciler needs it.
+type App struct {
+	Spec    api.AppSpec // with Defaults applied
+	Version int64
+	// Config identifies what the app's tasks must run: tasks with another
+	// Task.Config are replaced. A restart or a rollback is a new Config.
+	Config  string
+	Deleted bool // the app was removed: every task is killed
+	// Versions holds the specs of earlier versions tasks still run, by
+	// version, for their resources and health checks; tasks of versions
+	// missing here are judged by Spec.
+	Versions map[int64]api.AppSpec
+}
+
+// Backoff is an app's crash backoff, carried by the caller from one call to
+// the next (Output.Backoff becomes the next Input.Backoff).
+type Backoff struct {
+	Failures int
+	Until    time.Time // no task of the app is placed before
+	Since    time.Time // when the last failure was counted
+	Last     string    // the last failure in words: "exit code 1"
+	Config   string    // the app config the failures are of
+	Counted  []string  // ids of ended task records already counted, sorted
+}
+
+// Input is everything a reconcile pass looks at.
+type Input struct {
+	Now  time.Time
+	Apps []App
+	// Tasks are the records of app tasks (Kind app), in any state; job
+	// tasks are ignored.
+	Tasks []api.Task
+	// Nodes are all nodes: Down when the lease expired, Drained when
+	// drained.
+	Nodes   []scheduler.Node
+	Backoff map[string]Backoff // by app id
+	// NewID returns a new task id for an app (the caller supplies the
+	// randomness, for example api.TaskID(app, random suffix)).
+	NewID func(app string) string
+	// Seed fixes the order placement visits nodes in.
+	Seed uint64
+}
+
+// Start is a task to store and assign: it has ID, Kind app, App, Version,
+// Config, Node, Ports, Desired run, State staging and StagedAt Now.
+type Start struct {
+	Task api.Task
+}
+
+// Kill asks to stop a task: the caller sets Desired kill and KillReason.
+type Kill struct {
+	TaskID string
+	Reason string
+}
+
+// AppReport is the state of one app after the call's actions.
+type AppReport struct {
+	Target  int // instances
+	New     int // alive tasks of the target config on nodes not drained
+	Healthy int // of those, ready
+	Old     int // tasks of other configs or on drained nodes, not ended
+	// Done: New == Target, all ready, no other task of the app not ended.
+	Done bool
+	// Waiting says why the app is not done, in words.
+	Waiting string
+}
+
+// Output is what the caller carries out.
+type Output struct {
+	Start []Start
+	Kill  []Kill
+	// Lost are tasks not ended on down or unknown nodes: the caller marks
+	// them lost ("node X is down") and removes their assignment.
+	Lost []string
+	// Remove are ended task records the caller may delete.
+	Remove  []string
+	Backoff map[string]Backoff // the new backoff state, by app id
+	Apps    map[string]AppReport
+	// Wake is the earliest time a backoff ends (zero: none): call again then.
+	Wake time.Time
+}
+
+// Reconcile decides one pass for every app. It fails only when the nodes or
+// tasks cannot form a placement state (a node or task id listed twice) or
+// NewID is missing; a bad app spec is reported in its AppReport.Waiting.
+func Reconcile(in Input) (Output, error) {
+	if in.NewID == nil {
+		return Output{}, errors.New("reconcile: NewID is required")
+	}
+	r := newRun(in)
+	for _, id := range r.order {
+		if err := r.reconcileApp(r.apps[id]); err != nil {
+			return Output{}, err
+		}
+	}
+	for _, id := range r.orphans {
+		r.removeOrphan(id)
+	}
+	r.finish()
+	return r.out, nil
+}
+
+// run is one Reconcile call.
+type run struct {
+	in      Input
+	out     Output
+	nodes   map[string]*scheduler.Node
+	apps    map[string]*appRun
+	order   []string               // app ids, sorted
+	orphans []string               // app ids of tasks without an app, sorted
+	orphan  map[string][]*api.Task // their tasks
+	st      *scheduler.State       // built on first use
+	stErr   error
+}
+
+func newRun(in Input) *run {
+	r := &run{
+		in:     in,
+		nodes:  make(map[string]*scheduler.Node, len(in.Nodes)),
+		apps:   make(map[string]*appRun, len(in.Apps)),
+		orphan: map[string][]*api.Task{},
+		out: Output{
+			Backoff: map[string]Backoff{},
+			Apps:    make(map[string]AppReport, len(in.Apps)),
+		},
+	}
+	for i := range in.Nodes {
+		r.nodes[in.Nodes[i].Name] = &in.Nodes[i]
+	}
+	for i := range in.Apps {
+		a := &in.Apps[i]
+		r.apps[a.Spec.ID] = &appRun{app: a}
+		r.order = append(r.order, a.Spec.ID)
+	}
+	slices.Sort(r.order)
+	for i := range in.Tasks {
+		t := &in.Tasks[i]
+		if t.Kind != "" && t.Kind != api.TaskKindApp {
+			continue
+		}
+		if !api.TaskTerminal(t.State) && r.lostNode(t.Node) {
+			r.out.Lost = append(r.out.Lost, t.ID)
+		}
+		if a := r.apps[t.App]; a != nil {
+			a.tasks = append(a.tasks, t)
+			continue
+		}
+		if r.orphan[t.App] == nil {
+			r.orphans = append(r.orphans, t.App)
+		}
+		r.orphan[t.App] = append(r.orphan[t.App], t)
+	}
+	slices.Sort(r.orphans)
+	slices.Sort(r.out.Lost)
+	for _, id := range r.order {
+		r.classify(r.apps[id])
+	}
+	return r
+}
+
+// lostNode reports whether tasks on the node are lost: it is down or not
+// known.
+func (r *run) lostNode(name string) bool {
+	n := r.nodes[name]
+	return n == nil || n.Down
+}
+
+func (r *run) drained(name string) bool {
+	n := r.nodes[name]
+	return n != nil && n.Drained
+}
+
+// state returns the placement state, built from the nodes and every task
+// that is not ended and not lost.
+func (r *run) state() (*scheduler.State, error) {
+	if r.st != nil || r.stErr != nil {
+		return r.st, r.stErr
+	}
+	var tasks []scheduler.Task
+	for i := range r.in.Tasks {
+		t := &r.in.Tasks[i]
+		if t.Kind != "" && t.Kind != api.TaskKindApp || api.TaskTerminal(t.State) || r.lostNode(t.Node) {
+			continue
+		}
+		tasks = append(tasks, r.schedTask(t))
+	}
+	r.st, r.stErr = scheduler.NewState(r.in.Nodes, tasks, scheduler.Options{Seed: r.in.Seed})
+	if r.stErr != nil {
+		r.stErr = fmt.Errorf("reconcile: placement state: %w", r.stErr)
+	}
+	return r.st, r.stErr
+}
+
+// schedTask converts a task for placement, with the resources of its
+// version's spec (none for a task without an app).
+func (r *run) schedTask(t *api.Task) scheduler.Task {
+	st := scheduler.Task{ID: t.ID, App: t.App, Node: t.Node, Ports: t.Ports, Started: t.StartedAt}
+	switch t.State {
+	case api.TaskStaging, api.TaskStarting:
+		st.Status = scheduler.TaskStaging
+	case api.TaskUnhealthy:
+		st.Status = scheduler.TaskUnhealthy
+	}
+	if a := r.apps[t.App]; a != nil {
+		s := a.app.specOf(t.Version)
+		st.Resources = scheduler.Resources{CPUs: s.CPUs, MemMiB: s.Mem, DiskMiB: s.Disk}
+	}
+	return st
+}
+
+// specOf returns the spec tasks of a version run.
+func (a *App) specOf(version int64) *api.AppSpec {
+	if version != a.Version {
+		if s, ok := a.Versions[version]; ok {
+			return &s
+		}
+	}
+	return &a.Spec
+}
+
+// placementSpec converts an app's spec for placement.
+func placementSpec(s *api.AppSpec) (scheduler.AppSpec, error) {
+	raw := make([][]string, len(s.Constraints))
+	for i, c := range s.Constraints {
+		raw[i] = c
+	}
+	cs, err := scheduler.ParseConstraints(raw)
+	if err != nil {
+		return scheduler.AppSpec{}, err
+	}
+	ps := scheduler.AppSpec{
+		ID:          s.ID,
+		Instances:   s.Count(),
+		Resources:   scheduler.Resources{CPUs: s.CPUs, MemMiB: s.Mem, DiskMiB: s.Disk},
+		Constraints: cs,
+	}
+	for _, p := range s.Ports {
+		ps.Ports = append(ps.Ports, scheduler.PortRequest{Name: p.Name, Port: p.Port})
+	}
+	return ps, nil
+}
+
+// removeOrphan kills the alive tasks of an app that is not known and
+// removes their ended records.
+func (r *run) removeOrphan(id string) {
+	tasks := r.orphan[id]
+	slices.SortFunc(tasks, byID)
+	for _, t := range tasks {
+		switch {
+		case api.TaskTerminal(t.State):
+			r.out.Remove = append(r.out.Remove, t.ID)
+		case t.Desired != api.DesiredKill && !r.lostNode(t.Node):
+			r.out.Kill = append(r.out.Kill, Kill{TaskID: t.ID, Reason: ReasonRemoved})
+		}
+	}
+}
+
+// finish computes Wake.
+func (r *run) finish() {
+	for _, id := range r.order {
+		b, ok := r.out.Backoff[id]
+		if !ok || !b.Until.After(r.in.Now) {
+			continue
+		}
+		if r.out.Wake.IsZero() || b.Until.Before(r.out.Wake) {
+			r.out.Wake = b.Until
+		}
+	}
+}
+
+func byID(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) }
+
+// endTime is when a record ended, as well as it is known.
+func endTime(t *api.Task) time.Time {
+	switch {
+	case !t.FinishedAt.IsZero():
+		return t.FinishedAt
+	case !t.UpdatedAt.IsZero():
+		return t.UpdatedAt
+	}
+	return t.StagedAt
+}
+
+// newestFirst orders records by end time, newest first, then by id.
+func newestFirst(a, b *api.Task) int {
+	return cmp.Or(endTime(b).Compare(endTime(a)), strings.Compare(a.ID, b.ID))
+}
