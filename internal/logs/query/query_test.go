@@ -104,18 +104,18 @@ func TestMatch(t *testing.T) {
 		{`status>=500`, true},
 		{`status>502`, false},
 		{`status<=502`, true},
-		{`status<1000`, true},            // numeric: "502" < "1000" as strings would be false
-		{`bytes>999`, true},              // numeric, where strings compare the other way
-		{`ua>=cat`, true},                // string comparison
-		{`ua<abc`, false},                // string comparison
-		{`missing>=1`, false},            // missing field
-		{`timeout`, false},               // "Timed-Out" is two words
-		{`timed`, true},                  // case-insensitive word
-		{`TIMED`, true},                  //
-		{`time*`, true},                  // glob within a word
-		{`tim`, false},                   // words, not substrings
-		{`"timed out"`, true},            // phrase across punctuation
-		{`"out timed"`, false},           // order matters
+		{`status<1000`, true},  // numeric: "502" < "1000" as strings would be false
+		{`bytes>999`, true},    // numeric, where strings compare the other way
+		{`ua>=cat`, true},      // string comparison
+		{`ua<abc`, false},      // string comparison
+		{`missing>=1`, false},  // missing field
+		{`timeout`, false},     // "Timed-Out" is two words
+		{`timed`, true},        // case-insensitive word
+		{`TIMED`, true},        //
+		{`time*`, true},        // glob within a word
+		{`tim`, false},         // words, not substrings
+		{`"timed out"`, true},  // phrase across punctuation
+		{`"out timed"`, false}, // order matters
 		{`"upstream timed out while"`, true},
 		{`"10.1.2.3"`, true},
 		{`10.1.2.4`, false},
