@@ -67,7 +67,8 @@ type Input struct {
 }
 
 // Start is a task to store and assign: it has ID, Kind app, App, Version,
-// Config, Node, Ports, Desired run, State staging and StagedAt Now.
+// Config, Node, Ports, CPUs, Mem, Disk, Desired run, State staging and
+// StagedAt Now.
 type Start struct {
 	Task api.Task
 }
@@ -216,8 +217,9 @@ func (r *run) state() (*scheduler.State, error) {
 	return r.st, r.stErr
 }
 
-// schedTask converts a task for placement, with the resources of its
-// version's spec (none for a task without an app).
+// schedTask converts a task for placement, with the resources it was
+// placed with or, for records without them, its version's spec (none for a
+// task without an app).
 func (r *run) schedTask(t *api.Task) scheduler.Task {
 	st := scheduler.Task{ID: t.ID, App: t.App, Node: t.Node, Ports: t.Ports, Started: t.StartedAt}
 	switch t.State {
@@ -226,7 +228,10 @@ func (r *run) schedTask(t *api.Task) scheduler.Task {
 	case api.TaskUnhealthy:
 		st.Status = scheduler.TaskUnhealthy
 	}
-	if a := r.apps[t.App]; a != nil {
+	switch a := r.apps[t.App]; {
+	case t.CPUs != 0 || t.Mem != 0 || t.Disk != 0:
+		st.Resources = scheduler.Resources{CPUs: t.CPUs, MemMiB: t.Mem, DiskMiB: t.Disk}
+	case a != nil:
 		s := a.app.specOf(t.Version)
 		st.Resources = scheduler.Resources{CPUs: s.CPUs, MemMiB: s.Mem, DiskMiB: s.Disk}
 	}
