@@ -44,6 +44,8 @@ func (s *Server) builtinReports() reportHandlers {
 		"metrics": s.reportMetrics,
 		// "check" carries check results (api.CheckResult lists) into events.
 		"check": s.reportChecks,
+		// "task" carries task statuses (api.TaskStatus lists) into the task records.
+		"task": s.reportTasks,
 	}
 }
 

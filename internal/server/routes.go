@@ -52,6 +52,7 @@ func (s *Server) routes(a *httpapi.API) {
 	a.Handle("DELETE /api/v1/resources/{kind}/{name}", api.RoleViewer, s.handleDeleteResource)
 
 	a.Handle("GET /api/v1/audit", api.RoleAdmin, s.handleAudit)
+	s.clusterRoutes(a)
 
 	// Graphite's metric endpoints (graphite-web paths, for Grafana).
 	for _, m := range []string{"GET", "POST"} {

@@ -74,6 +74,7 @@ type Server struct {
 	tags    *index.Tags
 	render  *render.Handler
 	mon     *monitorSvc // monitor*.go
+	cluster *clusterSvc // cluster*.go
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -220,6 +221,9 @@ func (s *Server) Run(ctx context.Context) error {
 		defer closeMonitor() // after g has stopped, before the ledger closes
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.startCluster(gctx, g); err != nil {
 		return err
 	}
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
