@@ -100,7 +100,7 @@ type v2App struct {
 	// Tasks overrides App.Tasks so that an asked-for embed shows [] rather
 	// than nothing (marathon-lb reads app["tasks"]).
 	Tasks           *[]marathon.Task `json:"tasks,omitempty"`
-	LastTaskFailure *v2TaskFailure `json:"lastTaskFailure,omitempty"`
+	LastTaskFailure *v2TaskFailure   `json:"lastTaskFailure,omitempty"`
 }
 
 // v2VersionInfo is Marathon's versionInfo plus Corral's version number.
