@@ -72,7 +72,7 @@ type clusterSvc struct {
 	wake     chan struct{}
 
 	// Leader-only memory, reset when leadership is won.
-	mu      sync.Mutex
+	mu        sync.Mutex
 	backoff   map[string]deploy.Backoff
 	compile   map[string]compiledJob
 	specCache map[string]appSpec
