@@ -1,0 +1,239 @@
+package converge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// defaultBackups is how many earlier versions of a replaced file are kept,
+// as chef does.
+const defaultBackups = 5
+
+// fileCommon are the properties file and template share.
+type fileCommon struct {
+	Path      string `json:"path"`
+	Mode      string `json:"mode"`
+	Owner     string `json:"owner"`
+	Group     string `json:"group"`
+	Backup    *int   `json:"backup"`
+	Sensitive bool   `json:"sensitive"`
+}
+
+func (c *fileCommon) validate() error {
+	if err := absPath("path", c.Path); err != nil {
+		return err
+	}
+	if _, err := fileMode("mode", c.Mode); err != nil {
+		return err
+	}
+	if c.Backup != nil && *c.Backup < 0 {
+		return fieldErr("backup", "must be 0 (no backups) or more")
+	}
+	return nil
+}
+
+func (c *fileCommon) keep() int {
+	if c.Backup == nil {
+		return defaultBackups
+	}
+	return *c.Backup
+}
+
+// absPath checks that p is an absolute, clean path.
+func absPath(field, p string) error {
+	if p == "" {
+		return fieldErr(field, "is required")
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fieldErr(field, "must be an absolute clean path, not %q", p)
+	}
+	return nil
+}
+
+// ensureValue checks an ensure property: "" or present, or absent.
+func ensureValue(s string) (absent bool, err error) {
+	switch s {
+	case "", "present":
+		return false, nil
+	case "absent":
+		return true, nil
+	}
+	return false, fieldErr("ensure", "must be present or absent, not %q", s)
+}
+
+// fileSpec is `file: {path, content | source, mode, owner, group, backup,
+// sensitive, ensure}`. Without content or source only the metadata is
+// managed (a missing file is created empty).
+type fileSpec struct {
+	fileCommon
+	Content *string `json:"content"`
+	Source  string  `json:"source"`
+	Ensure  string  `json:"ensure"`
+	absent  bool
+}
+
+func decodeFile(props json.RawMessage) (Provider, error) {
+	var s fileSpec
+	if err := strictDecode(props, &s); err != nil {
+		return nil, err
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if s.Content != nil && s.Source != "" {
+		return nil, fieldErr("source", "give content or source, not both")
+	}
+	var err error
+	if s.absent, err = ensureValue(s.Ensure); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *fileSpec) Name() string { return s.Path }
+
+func (s *fileSpec) Check(ctx context.Context, e *Env) (Plan, error) {
+	if s.absent {
+		return e.planAbsentFile(s.Path, s.keep(), s.Sensitive)
+	}
+	var want []byte
+	manage := true
+	switch {
+	case s.Content != nil:
+		want = []byte(*s.Content)
+	case s.Source != "":
+		b, ok := e.Sources[s.Source]
+		if !ok {
+			return Plan{}, fmt.Errorf("source %q is not among the role's files", s.Source)
+		}
+		want = b
+	default:
+		manage = false
+	}
+	m, err := e.resolveMeta(s.Mode, s.Owner, s.Group)
+	if err != nil {
+		return Plan{}, err
+	}
+	return e.planFile(s.Path, want, manage, m, s.keep(), s.Sensitive)
+}
+
+// statFile lstats a path a file resource manages: nil when missing, an
+// error when it is not a regular file.
+func statFile(p, rel string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("stat %s: %w", rel, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("%s is a symbolic link: manage it with a link resource, or manage its target", rel)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s exists and is not a regular file (%s)", rel, fi.Mode().Type())
+	}
+	return fi, nil
+}
+
+// planFile plans a file with content want (when manage) and metadata m.
+func (e *Env) planFile(rel string, want []byte, manage bool, m meta, keep int, sensitive bool) (Plan, error) {
+	p := e.Path(rel)
+	fi, err := statFile(p, rel)
+	if err != nil {
+		return Plan{}, err
+	}
+	var old []byte
+	contentChanged := fi == nil
+	if fi != nil && manage {
+		if old, err = os.ReadFile(p); err != nil {
+			return Plan{}, fmt.Errorf("read %s: %w", rel, err)
+		}
+		contentChanged = !bytes.Equal(old, want)
+	}
+	metaLines := e.metaDiff(fi, m)
+	if !contentChanged && len(metaLines) == 0 {
+		return Plan{}, nil
+	}
+	var diff bytes.Buffer
+	from := rel
+	if fi == nil {
+		fmt.Fprintf(&diff, "create %s\n", rel)
+		from = "/dev/null"
+	}
+	for _, l := range metaLines {
+		diff.WriteString(l + "\n")
+	}
+	if contentChanged && manage {
+		diff.WriteString(UnifiedDiff(from, rel, string(old), string(want)))
+	}
+	plan := Plan{Changed: true, Diff: diff.String(), Sensitive: sensitive}
+	plan.Apply = func(ctx context.Context) error {
+		if !contentChanged {
+			return applyMeta(p, m)
+		}
+		wm := m
+		if fi != nil {
+			if err := backup(e.backupDir(), p, rel, keep, e.now()); err != nil {
+				return err
+			}
+			if !wm.hasMode {
+				wm.mode, wm.hasMode = fi.Mode()&permBits, true
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				if wm.uid < 0 && int(st.Uid) != os.Geteuid() {
+					wm.uid = int(st.Uid)
+				}
+				if wm.gid < 0 && int(st.Gid) != os.Getegid() {
+					wm.gid = int(st.Gid)
+				}
+			}
+		} else if !wm.hasMode {
+			wm.mode, wm.hasMode = 0o644, true
+		}
+		if !manage {
+			want = nil
+		}
+		return writeAtomic(p, want, wm, e.NoSync)
+	}
+	return plan, nil
+}
+
+// planAbsentFile plans removing a file (backed up first).
+func (e *Env) planAbsentFile(rel string, keep int, sensitive bool) (Plan, error) {
+	p := e.Path(rel)
+	fi, err := statFile(p, rel)
+	if err != nil || fi == nil {
+		return Plan{}, err
+	}
+	old, err := os.ReadFile(p)
+	if err != nil {
+		return Plan{}, fmt.Errorf("read %s: %w", rel, err)
+	}
+	return Plan{
+		Changed:   true,
+		Diff:      "remove " + rel + "\n" + UnifiedDiff(rel, "/dev/null", string(old), ""),
+		Sensitive: sensitive,
+		Apply: func(ctx context.Context) error {
+			if err := backup(e.backupDir(), p, rel, keep, e.now()); err != nil {
+				return err
+			}
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("remove %s: %w", rel, err)
+			}
+			return nil
+		},
+	}, nil
+}
+
+func (e *Env) backupDir() string {
+	if e.BackupDir != "" {
+		return e.Path(e.BackupDir)
+	}
+	return e.Path("/var/lib/corral/backup")
+}
