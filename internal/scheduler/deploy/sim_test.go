@@ -49,6 +49,7 @@ type sim struct {
 	backoff map[string]Backoff
 	ids     int
 	seed    uint64
+	stats   map[string]int // what calls did, by kind
 }
 
 func newSim(t testing.TB, nodes []scheduler.Node, apps ...App) *sim {
