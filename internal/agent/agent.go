@@ -49,6 +49,7 @@ type Agent struct {
 	rev         int64
 	synced      bool          // a full snapshot of the assignments has arrived
 	checksWake  chan struct{} // capacity 1: check assignments changed
+	tasksWake   chan struct{} // capacity 1: task assignments changed
 }
 
 // New checks cfg and returns an Agent ready to Run.
@@ -75,7 +76,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: --name %q must be %s", cfg.Name, api.NameRule)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}),
-		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1)}
+		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1),
+		tasksWake: make(chan struct{}, 1)}
 	a.interval.Store(int64(5 * time.Second))
 	return a, nil
 }
@@ -115,6 +117,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.shipLoop(gctx) })
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.factsLoop(gctx) })
+	g.Go(func() error { return a.tasksLoop(gctx) })
 	if a.cfg.StatsdAddr != "" {
 		g.Go(func() error { return a.statsdLoop(gctx) })
 	}
@@ -418,6 +421,7 @@ func (a *Agent) watch(ctx context.Context) error {
 			return errors.New("watch: revision compacted; starting over")
 		}
 		a.wakeChecks(as, snapshot)
+		a.wakeTasks(as, snapshot)
 		if as.Rev > a.rev && !snapshot {
 			a.rev = as.Rev
 		}

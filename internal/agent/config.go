@@ -49,6 +49,14 @@ type Config struct {
 	// memory, swap) and the Checks assigned to the node.
 	Checks bool
 
+	// DockerHost is the Docker Engine of the docker driver ("unix:///...",
+	// "tcp://host:2375"); "" is the docker CLI's default (DOCKER_HOST or
+	// the local socket). Docker tasks fail while the engine does not answer.
+	DockerHost string
+	// MockDriver adds the mock driver (scripted in-memory tasks), for tests
+	// and simulations.
+	MockDriver bool
+
 	// SpoolBytes is the disk budget of the report spool.
 	SpoolBytes int64
 

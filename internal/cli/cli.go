@@ -181,5 +181,6 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 		root.AddCommand(c)
 	}
 	root.AddCommand(a.versionCmd())
+	root.AddCommand(a.superviseCmd())
 	return root
 }

@@ -124,6 +124,9 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS address"+reservedDiscovery)
 	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "disk budget of the report spool")
 	fs.BoolVar(&c.Checks, "checks", c.Checks, "run monitoring checks on this node: the defaults (cpu, disk, load, memory, swap) and the Checks applied to it (--checks=false turns them off)")
+	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine of the docker driver, e.g. unix:///run/docker.sock or tcp://host:2375 (default DOCKER_HOST or the local socket)")
+	fs.BoolVar(&c.MockDriver, "mock-driver", c.MockDriver, "add the mock driver (scripted in-memory tasks), for tests")
+	_ = fs.MarkHidden("mock-driver")
 }
 
 // apply puts the parsed agent flags into c.
