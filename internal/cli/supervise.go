@@ -14,6 +14,7 @@ func (a *app) superviseCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:                "supervise TASK-STATE-DIR",
 		Short:              "Supervise one task of the exec driver (started by the agent)",
+		Example:            "  corral supervise /var/lib/corral-agent/tasks-exec/shop_api.4f2a9c0d1e3b",
 		Hidden:             true,
 		DisableFlagParsing: true,
 		Args:               cobra.ArbitraryArgs,
