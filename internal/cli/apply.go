@@ -114,7 +114,11 @@ func (a *app) apply(ctx context.Context, files []string, dry bool) (api.ApplyRes
 	return c.Apply(ctx, api.ApplyRequest{Documents: docs, DryRun: dry})
 }
 
-// ref names a resource as "secret/db-password".
+// ref names a resource as "secret/db-password", or "app /shop/api" for
+// kinds named by a path.
 func ref(r api.ApplyResult) string {
+	if strings.HasPrefix(r.Name, "/") {
+		return strings.ToLower(r.Kind) + " " + r.Name
+	}
 	return strings.ToLower(r.Kind) + "/" + r.Name
 }
