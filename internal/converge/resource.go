@@ -281,7 +281,9 @@ func strictDecode(props json.RawMessage, v any) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		return fieldErr(te.Field, "must be %s, not %s", typeName(te.Type.Kind().String()), te.Value)
+		// Fields of an embedded struct come with its name.
+		field := strings.ReplaceAll(te.Field, "fileCommon.", "")
+		return fieldErr(field, "must be %s, not %s", typeName(te.Type.Kind().String()), te.Value)
 	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
