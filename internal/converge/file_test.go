@@ -79,9 +79,11 @@ func TestConvergeTwice(t *testing.T) {
 			},
 		},
 		{
-			name:  "link",
-			setup: func(t *testing.T, root string) { mustWrite(t, filepath.Join(root, "etc/nginx/sites-available/app"), "x") },
-			res:   `[{"directory": {"path": "/etc/nginx/sites-enabled"}}, {"link": {"path": "/etc/nginx/sites-enabled/app", "to": "../sites-available/app"}}]`,
+			name: "link",
+			setup: func(t *testing.T, root string) {
+				mustWrite(t, filepath.Join(root, "etc/nginx/sites-available/app"), "x")
+			},
+			res: `[{"directory": {"path": "/etc/nginx/sites-enabled"}}, {"link": {"path": "/etc/nginx/sites-enabled/app", "to": "../sites-available/app"}}]`,
 			check: func(t *testing.T, root string) {
 				to, err := os.Readlink(filepath.Join(root, "etc/nginx/sites-enabled/app"))
 				if err != nil || to != "../sites-available/app" {
@@ -103,9 +105,11 @@ func TestConvergeTwice(t *testing.T) {
 			},
 		},
 		{
-			name:  "hosts block",
-			setup: func(t *testing.T, root string) { mustWrite(t, filepath.Join(root, "etc/hosts"), "127.0.0.1\tlocalhost\n") },
-			res:   `[{"hosts": {"extra": [{"ip": "10.0.0.9", "names": ["db.internal"]}]}}]`,
+			name: "hosts block",
+			setup: func(t *testing.T, root string) {
+				mustWrite(t, filepath.Join(root, "etc/hosts"), "127.0.0.1\tlocalhost\n")
+			},
+			res: `[{"hosts": {"extra": [{"ip": "10.0.0.9", "names": ["db.internal"]}]}}]`,
 			check: func(t *testing.T, root string) {
 				want := "127.0.0.1\tlocalhost\n" + hostsBegin + "\n10.0.0.1\tapi-1.example api-1 api\n10.0.0.2\tapi-2\n10.0.0.5\tweb-1\n10.0.0.9\tdb.internal\n" + hostsEnd + "\n"
 				if got := readFile(t, filepath.Join(root, "etc/hosts")); got != want {
@@ -114,9 +118,11 @@ func TestConvergeTwice(t *testing.T) {
 			},
 		},
 		{
-			name:  "sysctl",
-			setup: func(t *testing.T, root string) { mustWrite(t, filepath.Join(root, "proc/sys/net/ipv4/ip_forward"), "0\n") },
-			res:   `[{"directory": {"path": "/etc/sysctl.d", "recursive": true}}, {"sysctl": {"name": "net.ipv4.ip_forward", "value": 1}}]`,
+			name: "sysctl",
+			setup: func(t *testing.T, root string) {
+				mustWrite(t, filepath.Join(root, "proc/sys/net/ipv4/ip_forward"), "0\n")
+			},
+			res: `[{"directory": {"path": "/etc/sysctl.d", "recursive": true}}, {"sysctl": {"name": "net.ipv4.ip_forward", "value": 1}}]`,
 			check: func(t *testing.T, root string) {
 				if got := readFile(t, filepath.Join(root, "proc/sys/net/ipv4/ip_forward")); got != "1\n" {
 					t.Errorf("proc: %q", got)
