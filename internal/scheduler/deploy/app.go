@@ -15,7 +15,10 @@ import (
 // appRun is one app during a call.
 type appRun struct {
 	app      *App
-	tasks    []*api.Task // every record, by id
+	selected bool        // reconciled in this call
+	needed   bool        // a dependency of an app reconciled in this call
+	classed  bool        // classify ran
+	tasks    []ref       // every record, by id
 	newTasks []*api.Task // alive, target config, node not drained
 	oldTasks []*api.Task // alive, other config or drained node
 	ending   []*api.Task // asked to stop (or killed now), not ended, not lost
@@ -27,13 +30,17 @@ type appRun struct {
 
 // classify sorts an app's tasks into their roles and finds health kills.
 func (r *run) classify(a *appRun) {
-	slices.SortFunc(a.tasks, byID)
-	for _, t := range a.tasks {
+	a.classed = true
+	if !slices.IsSortedFunc(a.tasks, refByID) {
+		slices.SortFunc(a.tasks, refByID)
+	}
+	for _, rf := range a.tasks {
+		t := rf.Task
 		spec := a.app.specOf(t.Version)
 		switch {
 		case api.TaskTerminal(t.State):
 			a.ended = append(a.ended, t)
-		case r.lostNode(t.Node):
+		case rf.lost:
 			a.lost++
 		case t.Desired == api.DesiredKill:
 			a.ending = append(a.ending, t)
@@ -48,7 +55,7 @@ func (r *run) classify(a *appRun) {
 			if ready(t, spec) {
 				a.ready++
 			}
-			if t.Config == a.app.Config && !r.drained(t.Node) {
+			if t.Config == a.app.Config && !rf.drained {
 				a.newTasks = append(a.newTasks, t)
 			} else {
 				a.oldTasks = append(a.oldTasks, t)
@@ -348,6 +355,9 @@ func (r *run) dependencies(a *appRun) string {
 	var out []string
 	for _, dep := range a.app.Spec.DependsOn {
 		d := r.apps[dep]
+		if d != nil && !d.classed {
+			r.classify(d)
+		}
 		switch {
 		case d == nil || d.app.Deleted:
 			out = append(out, fmt.Sprintf("waiting for %s, which does not exist", dep))

@@ -106,14 +106,32 @@ type Output struct {
 	Wake time.Time
 }
 
-// Reconcile decides one pass for every app. It fails only when the nodes or
-// tasks cannot form a placement state (a node or task id listed twice) or
-// NewID is missing; a bad app spec is reported in its AppReport.Waiting.
+// Reconcile decides one pass for every app.  It fails only when the nodes
+// or tasks cannot form a placement state (a node or task id listed twice)
+// or NewID is missing; a bad app spec is reported in its AppReport.Waiting.
 func Reconcile(in Input) (Output, error) {
+	return reconcile(in, nil)
+}
+
+// ReconcileApps is Reconcile for the given apps only, for a caller that
+// knows which apps changed: placement still accounts for every task, but
+// only the given apps' tasks are looked at, killed, reported lost or
+// removed, and only they get an AppReport; every other app's backoff is
+// passed on unchanged and tasks of unknown apps are left alone. Ids not in
+// in.Apps are ignored. A caller still runs Reconcile when nodes change.
+func ReconcileApps(in Input, appIDs []string) (Output, error) {
+	only := make(map[string]bool, len(appIDs))
+	for _, id := range appIDs {
+		only[id] = true
+	}
+	return reconcile(in, only)
+}
+
+func reconcile(in Input, only map[string]bool) (Output, error) {
 	if in.NewID == nil {
 		return Output{}, errors.New("reconcile: NewID is required")
 	}
-	r := newRun(in)
+	r := newRun(in, only)
 	for _, id := range r.order {
 		if err := r.reconcileApp(r.apps[id]); err != nil {
 			return Output{}, err
@@ -132,19 +150,26 @@ type run struct {
 	out     Output
 	nodes   map[string]*scheduler.Node
 	apps    map[string]*appRun
-	order   []string               // app ids, sorted
-	orphans []string               // app ids of tasks without an app, sorted
-	orphan  map[string][]*api.Task // their tasks
-	st      *scheduler.State       // built on first use
+	order   []string         // ids of the apps to reconcile, sorted
+	orphans []string         // app ids of tasks without an app, sorted
+	orphan  map[string][]ref // their tasks
+	st      *scheduler.State // built on first use
 	stErr   error
 }
 
-func newRun(in Input) *run {
+// ref is a task record with where its node stands.
+type ref struct {
+	*api.Task
+	lost    bool // not ended, on a down or unknown node
+	drained bool // on a drained node
+}
+
+func newRun(in Input, only map[string]bool) *run {
 	r := &run{
 		in:     in,
 		nodes:  make(map[string]*scheduler.Node, len(in.Nodes)),
 		apps:   make(map[string]*appRun, len(in.Apps)),
-		orphan: map[string][]*api.Task{},
+		orphan: map[string][]ref{},
 		out: Output{
 			Backoff: map[string]Backoff{},
 			Apps:    make(map[string]AppReport, len(in.Apps)),
@@ -155,26 +180,50 @@ func newRun(in Input) *run {
 	}
 	for i := range in.Apps {
 		a := &in.Apps[i]
-		r.apps[a.Spec.ID] = &appRun{app: a}
-		r.order = append(r.order, a.Spec.ID)
+		ar := &appRun{app: a}
+		r.apps[a.Spec.ID] = ar
+		if only == nil || only[a.Spec.ID] {
+			ar.selected = true
+			r.order = append(r.order, a.Spec.ID)
+		} else if b, ok := in.Backoff[a.Spec.ID]; ok {
+			r.out.Backoff[a.Spec.ID] = b
+		}
 	}
 	slices.Sort(r.order)
+	for _, id := range r.order {
+		// Dependencies are looked at for their ready tasks.
+		for _, dep := range r.apps[id].app.Spec.DependsOn {
+			if d := r.apps[dep]; d != nil {
+				d.needed = true
+			}
+		}
+	}
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
 		if t.Kind != "" && t.Kind != api.TaskKindApp {
 			continue
 		}
-		if !api.TaskTerminal(t.State) && r.lostNode(t.Node) {
-			r.out.Lost = append(r.out.Lost, t.ID)
+		a := r.apps[t.App]
+		if a == nil && only != nil || a != nil && !a.selected && !a.needed {
+			continue
 		}
-		if a := r.apps[t.App]; a != nil {
-			a.tasks = append(a.tasks, t)
+		rf := ref{Task: t}
+		if !api.TaskTerminal(t.State) {
+			n := r.nodes[t.Node]
+			rf.lost = n == nil || n.Down
+			rf.drained = n != nil && n.Drained
+			if rf.lost && (a == nil || a.selected) {
+				r.out.Lost = append(r.out.Lost, t.ID)
+			}
+		}
+		if a != nil {
+			a.tasks = append(a.tasks, rf)
 			continue
 		}
 		if r.orphan[t.App] == nil {
 			r.orphans = append(r.orphans, t.App)
 		}
-		r.orphan[t.App] = append(r.orphan[t.App], t)
+		r.orphan[t.App] = append(r.orphan[t.App], rf)
 	}
 	slices.Sort(r.orphans)
 	slices.Sort(r.out.Lost)
@@ -202,7 +251,7 @@ func (r *run) state() (*scheduler.State, error) {
 	if r.st != nil || r.stErr != nil {
 		return r.st, r.stErr
 	}
-	var tasks []scheduler.Task
+	tasks := make([]scheduler.Task, 0, len(r.in.Tasks))
 	for i := range r.in.Tasks {
 		t := &r.in.Tasks[i]
 		if t.Kind != "" && t.Kind != api.TaskKindApp || api.TaskTerminal(t.State) || r.lostNode(t.Node) {
@@ -274,12 +323,12 @@ func placementSpec(s *api.AppSpec) (scheduler.AppSpec, error) {
 // removes their ended records.
 func (r *run) removeOrphan(id string) {
 	tasks := r.orphan[id]
-	slices.SortFunc(tasks, byID)
+	slices.SortFunc(tasks, refByID)
 	for _, t := range tasks {
 		switch {
 		case api.TaskTerminal(t.State):
 			r.out.Remove = append(r.out.Remove, t.ID)
-		case t.Desired != api.DesiredKill && !r.lostNode(t.Node):
+		case t.Desired != api.DesiredKill && !t.lost:
 			r.out.Kill = append(r.out.Kill, Kill{TaskID: t.ID, Reason: ReasonRemoved})
 		}
 	}
@@ -298,7 +347,7 @@ func (r *run) finish() {
 	}
 }
 
-func byID(a, b *api.Task) int { return strings.Compare(a.ID, b.ID) }
+func refByID(a, b ref) int { return strings.Compare(a.ID, b.ID) }
 
 // endTime is when a record ended, as well as it is known.
 func endTime(t *api.Task) time.Time {

@@ -539,3 +539,46 @@ func TestErrors(t *testing.T) {
 		t.Error("a node listed twice: want an error")
 	}
 }
+
+func TestReconcileApps(t *testing.T) {
+	a, b, db := testApp("/a", 1, 1, 1), testApp("/b", 1, 1, 1), testApp("/db", 2, 1, 1)
+	a.Spec.CPUs = 0.5
+	a.Spec.DependsOn = []string{"/db"}
+	nodes := testNodes(2)
+	nodes[0].Capacity.CPUs = 1
+	nodes[1].Down = true
+	s := newSim(t, nodes, a, b, db)
+	// /b holds 0.9 of node-0's CPU; /db is ready on node-0; /b also has
+	// a task on the down node.
+	s.add(api.Task{ID: "b-0", App: "/b", Config: "c1", Node: "node-0", State: api.TaskRunning, CPUs: 0.9, Mem: 32})
+	s.add(api.Task{ID: "b-1", App: "/b", Config: "c1", Node: "node-1", State: api.TaskRunning, CPUs: 0.1, Mem: 32})
+	s.addTasks(db, "db", "c1", 2, api.TaskRunning)
+	s.tasks["db-1"].Node = "node-0"
+	s.tasks["db-0"].CPUs, s.tasks["db-1"].CPUs = 0.001, 0.001
+	s.backoff["/b"] = Backoff{Failures: 2, Config: "c1"}
+
+	out, err := ReconcileApps(s.input(), []string{"/a", "/nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Start) != 0 || len(out.Kill) != 0 || len(out.Lost) != 0 {
+		t.Errorf("starts %+v, kills %+v, lost %v; want nothing", out.Start, out.Kill, out.Lost)
+	}
+	if len(out.Apps) != 1 {
+		t.Errorf("reports for %d apps, want /a only", len(out.Apps))
+	}
+	// The dependency is met; placement sees /b's 0.9 CPU.
+	if got, want := out.Apps["/a"].Waiting, "1 node down; needs 0.5 CPUs, 1 node has less"; got != want {
+		t.Errorf("waiting %q, want %q", got, want)
+	}
+	if !reflect.DeepEqual(out.Backoff["/b"], s.backoff["/b"]) {
+		t.Errorf("backoff of /b %+v, want it passed on", out.Backoff["/b"])
+	}
+	full, err := Reconcile(s.input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(full.Lost, []string{"b-1"}) {
+		t.Errorf("full reconcile: lost %v, want [b-1]", full.Lost)
+	}
+}
