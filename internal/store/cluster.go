@@ -73,30 +73,39 @@ func Put(k string, v any) Op { return Op{Key: k, Value: v} }
 // Del returns an Op deleting k.
 func Del(k string) Op { return Op{Key: k} }
 
-// Batch writes groups of ops: each group in the same etcd transaction (a
-// task record and its assignment), groups packed into transactions of at
-// most maxOpsPerTxn operations. It is not atomic across transactions; it
-// stops at the first failure.
+// Batch writes groups of ops in order: each group in the same etcd
+// transaction (a task record and its assignment), groups packed into
+// transactions of at most maxOpsPerTxn operations. A group touching a key
+// already written in the current transaction starts a new one (etcd refuses
+// a key twice in one transaction), so a later write of a key wins. It is not
+// atomic across transactions; it stops at the first failure.
 func (s *Store) Batch(ctx context.Context, groups [][]Op) error {
 	var ops []clientv3.Op
+	keys := map[string]bool{}
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
 		}
 		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		ops = ops[:0]
+		clear(keys)
 		if err != nil {
 			return fmt.Errorf("etcd batch: %w", err)
 		}
 		return nil
 	}
 	for _, g := range groups {
-		if len(ops)+len(g) > maxOpsPerTxn {
+		clash := false
+		for _, o := range g {
+			clash = clash || keys[o.Key] || (o.Prefix && len(keys) > 0)
+		}
+		if clash || len(ops)+len(g) > maxOpsPerTxn {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		for _, o := range g {
+			keys[o.Key] = true
 			if o.Value == nil {
 				if o.Prefix {
 					ops = append(ops, clientv3.OpDelete(o.Key, clientv3.WithPrefix()))
