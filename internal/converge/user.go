@@ -203,6 +203,12 @@ func change(what string, exists bool, from, to string) string {
 	if !exists {
 		return what + " " + to
 	}
+	if from == "" {
+		from = "(none)"
+	}
+	if to == "" {
+		to = "(none)"
+	}
 	return fmt.Sprintf("%s %s -> %s", what, from, to)
 }
 
