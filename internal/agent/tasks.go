@@ -300,7 +300,7 @@ func (r *taskRunner) sweepSandbox(t *runTask) {
 func (r *taskRunner) kill(t *runTask, reason string, healthKill bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.rec.Final != nil || t.rec.KillReason != "" {
+	if t.rec.Final != nil || t.rec.KillReason != "" || healthKill && len(t.hstates) == 0 {
 		return
 	}
 	t.rec.KillReason, t.rec.HealthKill = reason, healthKill
@@ -523,6 +523,9 @@ func (r *taskRunner) watch(ctx context.Context, t *runTask) {
 		r.startHealth(t, st)
 		st = r.waitEnd(ctx, drv, h)
 		r.monitor.Remove(t.id)
+		t.mu.Lock()
+		t.hstates = nil // the task ended: its health no longer matters
+		t.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -605,14 +608,14 @@ func (r *taskRunner) healthChanged(c health.Change) {
 			LastFailure: s.LastFailure.At, LastFailureCause: s.LastFailure.Message}
 	}
 	t.status.Health = hs
-	if c.Alive {
-		r.reportLocked(t, aliveState(t.hstates), "")
-	}
-	t.mu.Unlock()
 	if !c.Alive {
+		t.mu.Unlock()
 		r.monitor.Remove(c.TaskID)
 		r.kill(t, c.Failure.Reason, true)
+		return
 	}
+	r.reportLocked(t, aliveState(t.hstates), "")
+	t.mu.Unlock()
 }
 
 // finish reports the task's end, records it, and has the driver release

@@ -88,17 +88,29 @@ func (d *taskDrivers) recover(ctx context.Context, log *slog.Logger) []strayTask
 	return out
 }
 
+// supervisorCommand is how the exec driver starts a task's supervisor:
+// `corral-supervisor` when it is installed next to the corral binary (a
+// small binary that starts several times faster: the corral binary runs the
+// package init of everything it links first), else `corral supervise`.
+func supervisorCommand(self string) []string {
+	small := filepath.Join(filepath.Dir(self), "corral-supervisor")
+	if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return []string{small}
+	}
+	return []string{self, "supervise"}
+}
+
 // nodeDrivers builds the agent's drivers, registered in one map: exec
-// always (tasks under `corral supervise` processes), docker (used once its
-// engine answers: "docker engine not available: ..." until then), mock
-// when cfg.MockDriver.
+// always (tasks under supervisor processes), docker (used once its engine
+// answers: "docker engine not available: ..." until then), mock when
+// cfg.MockDriver.
 func (a *Agent) nodeDrivers() (*taskDrivers, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec driver: find the corral binary: %w", err)
 	}
 	ex, err := exec.New(exec.Options{
-		SupervisorCommand: []string{self, "supervise"},
+		SupervisorCommand: supervisorCommand(self),
 		StateDir:          filepath.Join(a.cfg.DataDir, "tasks-exec"),
 		Logger:            a.cfg.Logger,
 		Now:               a.cfg.Now,

@@ -662,3 +662,20 @@ func TestParseTaskAssignments(t *testing.T) {
 		t.Errorf("bad %v", bad)
 	}
 }
+
+func TestSupervisorCommand(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "corral")
+	if got := supervisorCommand(self); !slices.Equal(got, []string{self, "supervise"}) {
+		t.Errorf("without corral-supervisor: %q", got)
+	}
+	small := filepath.Join(dir, "corral-supervisor")
+	os.WriteFile(small, []byte("#!/bin/sh\n"), 0o644)
+	if got := supervisorCommand(self); !slices.Equal(got, []string{self, "supervise"}) {
+		t.Errorf("with a corral-supervisor that is not executable: %q", got)
+	}
+	os.Chmod(small, 0o755)
+	if got := supervisorCommand(self); !slices.Equal(got, []string{small}) {
+		t.Errorf("with corral-supervisor: %q", got)
+	}
+}
