@@ -198,12 +198,17 @@ func newRun(in Input, only map[string]bool) *run {
 			}
 		}
 	}
+	var last *appRun // tasks sorted by id come grouped by app
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
 		if t.Kind != "" && t.Kind != api.TaskKindApp {
 			continue
 		}
-		a := r.apps[t.App]
+		a := last
+		if a == nil || a.app.Spec.ID != t.App {
+			a = r.apps[t.App]
+			last = a
+		}
 		if a == nil && only != nil || a != nil && !a.selected && !a.needed {
 			continue
 		}
