@@ -402,11 +402,12 @@ func TestTaskEnds(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	// Ended exec tasks were destroyed in the driver.
-	hs, _ := n.execDriver(t).Recover(context.Background())
-	if len(hs) != 0 {
-		t.Errorf("exec driver still holds %v", hs)
-	}
+	// Ended exec tasks are destroyed in the driver (after their report).
+	d := n.execDriver(t)
+	eventually(t, "the exec driver to let go of ended tasks", func() bool {
+		hs, _ := d.Recover(context.Background())
+		return len(hs) == 0
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
