@@ -42,7 +42,7 @@ func (r *run) classify(a *appRun) {
 			a.ended = append(a.ended, t)
 		case rf.lost:
 			a.lost++
-		case t.Desired == api.DesiredKill:
+		case t.Desired == api.DesiredKill || t.State == api.TaskKilling:
 			a.ending = append(a.ending, t)
 		case a.app.Deleted:
 			a.oldTasks = append(a.oldTasks, t)

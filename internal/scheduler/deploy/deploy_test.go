@@ -313,6 +313,22 @@ func TestNotFailures(t *testing.T) {
 	}
 }
 
+func TestStoppingTaskReplaced(t *testing.T) {
+	// A task the agent is stopping by itself is not alive: it is replaced,
+	// and the app is not done until it has ended.
+	app := testApp("/a", 2, 1, 1)
+	s := newSim(t, testNodes(2), app)
+	s.addTasks(app, "a", "c1", 2, api.TaskHealthy)
+	s.tasks["a-1"].State = api.TaskKilling
+	out := s.step()
+	if len(out.Start) != 1 || len(out.Kill) != 0 {
+		t.Fatalf("%d starts, kills %v; want 1 and none", len(out.Start), killIDs(out))
+	}
+	if r := out.Apps["/a"]; r.Done || r.New != 2 || r.Old != 0 {
+		t.Errorf("report %+v", r)
+	}
+}
+
 func TestHealthKill(t *testing.T) {
 	app := testApp("/a", 3, 1, 1)
 	app.Spec.HealthChecks = []api.HealthCheck{{Protocol: api.ProtocolHTTP}}

@@ -13,7 +13,8 @@
 //
 // A task is ready when its state is healthy, or running and its spec has no
 // health checks. A task is alive unless it is terminal, asked to stop
-// (Desired kill) or on a node that is down or not known. Of an app's alive
+// (Desired kill), stopping (state killing) or on a node that is down or not
+// known. Of an app's alive
 // tasks, those whose Config is the app's Config and whose node is not
 // drained are new; the others (another config, or a drained node) are old
 // and get replaced.
