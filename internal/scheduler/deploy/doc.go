@@ -116,7 +116,12 @@
 //
 // The placement State is built once per call from the nodes and every task
 // not ended, and only when some app has to place or scale down: a steady
-// state only classifies tasks. Everything is deterministic for given
-// inputs: apps and tasks are handled in id order and task ids come from
-// Input.NewID.
+// state only classifies tasks. ReconcileApps looks only at the apps given
+// (and their dependencies) but still places against every task. At 10,000
+// nodes and 100,000 tasks a steady pass costs about 40 ms of CPU and the
+// first pass of a 1,000-instance upgrade about 200 ms (130 ms through
+// ReconcileApps), most of it building the State (BenchmarkSteadyState,
+// BenchmarkRollingUpgrade1000). Everything is deterministic for given
+// inputs: apps and tasks are handled in id order (tasks given sorted by id
+// are not sorted again) and task ids come from Input.NewID.
 package deploy
