@@ -394,6 +394,38 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// TestDrainStrategy drains a node holding both instances of an app with
+// minimum_health_capacity 0.5 and maximum_over_capacity 0 (min 1 ready, max
+// 2 alive): one moves at a time.
+func TestDrainStrategy(t *testing.T) {
+	app := testApp("/a", 2, 0.5, 0)
+	s := newSim(t, testNodes(3), app)
+	s.addTasks(app, "a", "c1", 2, api.TaskHealthy)
+	s.tasks["a-1"].Node = "node-0"
+	s.nodes[0].Drained = true
+	for i, want := range []struct {
+		kills  []string
+		starts int
+	}{{[]string{"a-1"}, 1}, {[]string{"a-0"}, 1}, {nil, 0}} {
+		out := s.step()
+		if got := killIDs(out); !slices.Equal(got, want.kills) || len(out.Start) != want.starts {
+			t.Errorf("call %d: kills %v, %d starts; want %v, %d", i+1, got, len(out.Start), want.kills, want.starts)
+		}
+		for _, st := range out.Start {
+			if st.Task.Node == "node-0" {
+				t.Errorf("call %d: placed on the drained node", i+1)
+			}
+		}
+		if alive, ready := s.counts("/a"); alive > 2 || ready < 1 {
+			t.Errorf("call %d: %d alive, %d ready", i+1, alive, ready)
+		}
+		if done := out.Apps["/a"].Done; done != (i == 2) {
+			t.Errorf("call %d: done %v", i+1, done)
+		}
+		s.settle()
+	}
+}
+
 func TestDependsOn(t *testing.T) {
 	t.Run("waits for a dependency to be healthy", func(t *testing.T) {
 		db := testApp("/shop/db", 2, 1, 1)
