@@ -176,6 +176,9 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 		a.loginCmd(), a.whoamiCmd(), a.nodeCmd(), a.applyCmd(), a.diffCmd(), a.getCmd(),
 		a.deleteCmd(), a.tokenCmd(), a.userCmd(), a.auditCmd(), a.metricsCmd(),
 		a.checkCmd(), a.eventCmd(), a.silenceCmd(), a.handlerCmd(), a.checkinCmd(),
+		a.appCmd(),
+		a.deploymentCmd(),
+		a.jobCmd(),
 	} {
 		c.GroupID = "use"
 		root.AddCommand(c)

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"corral/internal/api"
+	"corral/internal/client"
+)
+
+func (a *app) deploymentCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "deployment",
+		Aliases: []string{"deployments", "deploy"},
+		Short:   "List, show and cancel deployments (changes of apps being carried out)",
+		Long: `List, show and cancel deployments. Every change of an app (a new version
+applied, a scale, a restart, a rollback, a removal) is a deployment, named
+<app>.v<version> (restarts <app>.v<version>.r<n>, the app's "/" written "_").
+Canceling a running deployment rolls its app back to the version before it,
+as Marathon does: that rollback is a new deployment.`,
+		Example: `  corral deployment ls
+  corral deployment ls --all --app /shop/api
+  corral deployment show shop_api.v4
+  corral deployment cancel shop_api.v4 --wait`,
+	}
+	cmd.AddCommand(a.deploymentLsCmd(), a.deploymentShowCmd(), a.deploymentCancelCmd())
+	return cmd
+}
+
+// waitFlags are the flags of a command that starts a deployment or a run.
+type waitFlags struct {
+	wait     bool
+	interval time.Duration
+}
+
+func (f *waitFlags) add(cmd *cobra.Command, what string) {
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until the "+what+" ends; exit 1 unless it succeeds")
+	cmd.Flags().DurationVar(&f.interval, "poll-interval", time.Second, "how often --wait asks the server")
+	_ = cmd.Flags().MarkHidden("poll-interval")
+}
+
+// deploymentProgress says in words how far d got, for tables and the
+// progress lines of --wait.
+func deploymentProgress(d api.Deployment) string {
+	p := d.Progress
+	s := fmt.Sprintf("%d/%d healthy", p.Healthy, d.Instances)
+	if p.New != p.Healthy {
+		s += fmt.Sprintf(", %d starting", p.New-p.Healthy)
+	}
+	if p.Old > 0 {
+		s += fmt.Sprintf(", %d old", p.Old)
+	}
+	return s
+}
+
+// versionChange is "v2 → v3", or "v3" for a new app.
+func versionChange(d api.Deployment) string {
+	if d.FromVersion == 0 || d.FromVersion == d.Version {
+		return "v" + strconv.FormatInt(d.Version, 10)
+	}
+	return fmt.Sprintf("v%d → v%d", d.FromVersion, d.Version)
+}
+
+// started reports a deployment a command started and, with --wait, waits
+// for it to end.
+func (a *app) started(ctx context.Context, c *client.Client, d api.Deployment, what string, wf waitFlags) error {
+	if !wf.wait {
+		return a.emit(d, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s: deployment %s started (%s %s)\n", what, d.ID, d.Kind, versionChange(d))
+			return err
+		})
+	}
+	progress := a.stdout
+	if a.output != "table" {
+		progress = a.stderr
+	}
+	fmt.Fprintf(progress, "%s: deployment %s started (%s %s)\n", what, d.ID, d.Kind, versionChange(d))
+	final, err := a.waitDeployment(ctx, c, d.ID, wf.interval, progress)
+	if err != nil {
+		return err
+	}
+	if err := a.emit(final, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "deployment %s %s after %s\n", final.ID, final.State, span(final.Finished.Sub(final.Started)))
+		return err
+	}); err != nil {
+		return err
+	}
+	if final.State != api.DeploymentSucceeded {
+		return &exitCodeError{code: 1, err: fmt.Errorf("deployment %s was %s", final.ID, final.State)}
+	}
+	return nil
+}
+
+// waitDeployment polls deployment id every interval until it no longer
+// runs, writing a progress line to w whenever its progress or what it waits
+// for changes, and returns it as it ended.
+func (a *app) waitDeployment(ctx context.Context, c *client.Client, id string, interval time.Duration, w io.Writer) (api.Deployment, error) {
+	last := ""
+	for {
+		d, err := c.Deployment(ctx, id)
+		if err != nil {
+			return d, err
+		}
+		if d.State != api.DeploymentRunning {
+			return d, nil
+		}
+		line := "  " + deploymentProgress(d)
+		if d.Waiting != "" {
+			line += "; waiting: " + d.Waiting
+		}
+		if line != last {
+			fmt.Fprintln(w, line)
+			last = line
+		}
+		select {
+		case <-ctx.Done():
+			return d, fmt.Errorf("wait for deployment %s: %w", id, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (a *app) deploymentLsCmd() *cobra.Command {
+	var q client.DeploymentQuery
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the running deployments (--all: and finished ones)",
+		Example: "  corral deployment ls\n  corral deployment ls --all --app /shop/api\n  corral deployment ls -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ds, err := c.Deployments(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if ds == nil {
+				ds = []api.Deployment{}
+			}
+			now := a.now()
+			return a.emit(ds, func(w io.Writer) error {
+				row(w, "ID", "APP", "KIND", "VERSION", "STATE", "PROGRESS", "STARTED", "WAITING")
+				for _, d := range ds {
+					row(w, d.ID, d.App, d.Kind, versionChange(d), d.State, deploymentProgress(d),
+						ago(now, d.Started)+" ago", firstLine(d.Waiting, 60))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&q.All, "all", false, "also list finished deployments, newest first")
+	cmd.Flags().StringVar(&q.App, "app", "", "only the deployments of this app")
+	cmd.Flags().IntVar(&q.Limit, "limit", 0, "list at most this many (default: the server's)")
+	return cmd
+}
+
+func (a *app) deploymentShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "show ID",
+		Aliases: []string{"get"},
+		Short:   "Show a deployment: what changed, its progress and what it waits for",
+		Example: "  corral deployment show shop_api.v4\n  corral deployment show shop_api.v4 -o yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.Deployment(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.emit(d, func(w io.Writer) error {
+				a.writeDeployment(w, d, "")
+				return nil
+			})
+		},
+	}
+}
+
+// writeDeployment writes the readable block of a deployment, each line
+// prefixed with indent.
+func (a *app) writeDeployment(w io.Writer, d api.Deployment, indent string) {
+	now := a.now()
+	fmt.Fprintf(w, "%sID:\t%s\n", indent, d.ID)
+	fmt.Fprintf(w, "%sApp:\t%s\n", indent, d.App)
+	fmt.Fprintf(w, "%sKind:\t%s %s\n", indent, d.Kind, versionChange(d))
+	fmt.Fprintf(w, "%sState:\t%s\n", indent, d.State)
+	fmt.Fprintf(w, "%sStarted:\t%s (%s ago)\n", indent, stamp(d.Started), ago(now, d.Started))
+	if !d.Finished.IsZero() {
+		fmt.Fprintf(w, "%sFinished:\t%s (took %s)\n", indent, stamp(d.Finished), span(d.Finished.Sub(d.Started)))
+	}
+	fmt.Fprintf(w, "%sProgress:\t%s (target %d instances)\n", indent, deploymentProgress(d), d.Instances)
+	if d.Waiting != "" {
+		fmt.Fprintf(w, "%sWaiting:\t%s\n", indent, d.Waiting)
+	}
+	if d.By != "" {
+		fmt.Fprintf(w, "%sBy:\t%s\n", indent, d.By)
+	}
+}
+
+func (a *app) deploymentCancelCmd() *cobra.Command {
+	var wf waitFlags
+	cmd := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a running deployment by rolling its app back to the version before it",
+		Long: `Cancel a running deployment. As in Marathon, the app is rolled back to the
+version before the deployment, which is a new deployment; its id is
+printed, and --wait waits for it.`,
+		Example: "  corral deployment cancel shop_api.v4\n  corral deployment cancel shop_api.v4 --wait",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.CancelDeployment(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.started(cmd.Context(), c, d, "deployment "+args[0]+" canceled; "+d.App+" rolls back", wf)
+		},
+	}
+	wf.add(cmd, "rollback deployment")
+	return cmd
+}
