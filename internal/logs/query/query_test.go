@@ -160,6 +160,22 @@ func TestAppendWords(t *testing.T) {
 	}
 }
 
+func TestEachWordAgreesWithAppendWords(t *testing.T) {
+	for _, s := range []string{`GET /api/v1/Users?id=7 "Ünïcode" ÄB-c`, "", "--", "a", "x\xffy", "ÀÉ 12"} {
+		want := AppendWords(nil, s)
+		var got []string
+		EachWord(s, nil, func(w []byte) { got = append(got, string(w)) })
+		if len(got) != len(want) {
+			t.Fatalf("EachWord(%q) = %q, want %q", s, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("EachWord(%q) = %q, want %q", s, got, want)
+			}
+		}
+	}
+}
+
 func TestGlob(t *testing.T) {
 	tests := []struct {
 		p, s string

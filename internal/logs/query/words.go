@@ -51,6 +51,32 @@ func AppendWords(dst []string, s string) []string {
 	return dst
 }
 
+// EachWord calls fn with each lower-cased word of s, as AppendWords cuts
+// them, in a buffer (reused from buf, returned for reuse) that is only valid
+// during the call. It does not allocate once buf is large enough.
+func EachWord(s string, buf []byte, fn func(w []byte)) []byte {
+	for i := 0; ; {
+		a, b := nextWord(s, i)
+		if a < 0 {
+			return buf
+		}
+		buf = buf[:0]
+		for _, r := range s[a:b] {
+			if r < utf8.RuneSelf {
+				c := byte(r)
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf = append(buf, c)
+			} else {
+				buf = utf8.AppendRune(buf, unicode.ToLower(r))
+			}
+		}
+		fn(buf)
+		i = b
+	}
+}
+
 func lowerASCII(w string) string {
 	for i := 0; i < len(w); i++ {
 		if c := w[i]; c >= 'A' && c <= 'Z' {

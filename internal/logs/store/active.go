@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"sort"
 	"strings"
@@ -18,10 +20,20 @@ type active struct {
 	path string
 	f    *os.File
 
-	buf   []byte  // the log file's contents
-	offs  []int64 // frame offset of each ordinal
-	times []int64 // Unix ns of each ordinal
-	post  map[string]*[]uint32
+	// chunks hold the log file's records for reading, in pieces so that
+	// appends never copy what is there; a record never spans chunks.
+	chunks [][]byte
+	bytes  int64   // bytes in the log file
+	offs   []int64 // chunk<<32 | offset in chunk, of each ordinal's frame
+	times  []int64 // Unix ns of each ordinal
+	// The in-memory index: a token's 64-bit hash picks its posting list.
+	// Two tokens with one hash would share a list, a superset that Match
+	// filters; toks keeps the first token of each list for globs and
+	// comparisons and for sealing.
+	seed  maphash.Seed
+	tokIx map[uint64]int32
+	toks  []string
+	lists [][]uint32
 	// sorted is true while times are non-decreasing in arrival order.
 	sorted     bool
 	minT, maxT int64
@@ -29,19 +41,48 @@ type active struct {
 }
 
 func newActive(seq uint64, path string, f *os.File) *active {
-	return &active{seq: seq, path: path, f: f, post: make(map[string]*[]uint32), sorted: true}
+	return &active{seq: seq, path: path, f: f, seed: maphash.MakeSeed(), tokIx: make(map[uint64]int32), sorted: true}
 }
 
 // tokenizer builds index tokens without allocating for tokens already known.
 type tokenizer struct {
-	key   []byte
-	words []string
+	key []byte
 }
 
 // fieldToken is the index token of a field's exact value.
 func fieldToken(name, value string) string { return name + "\x00" + value }
 
-// index adds the record at off (already in a.buf) with entry e to the index.
+const chunkSize = 1 << 20
+
+// add keeps a framed record for reading and returns its packed offset.
+func (a *active) add(frame []byte) int64 {
+	n := len(a.chunks)
+	if n == 0 || len(a.chunks[n-1])+len(frame) > cap(a.chunks[n-1]) {
+		a.chunks = append(a.chunks, make([]byte, 0, max(chunkSize, len(frame))))
+		n++
+	}
+	c := a.chunks[n-1]
+	off := int64(n-1)<<32 | int64(len(c))
+	a.chunks[n-1] = append(c, frame...)
+	a.bytes += int64(len(frame))
+	return off
+}
+
+// frameIn returns the whole frame at packed offset off.
+func frameIn(chunks [][]byte, off int64) []byte {
+	c := chunks[off>>32]
+	o := off & 0xffffffff
+	if o+frameHeader > int64(len(c)) {
+		return nil
+	}
+	end := o + frameHeader + int64(binary.LittleEndian.Uint32(c[o:]))
+	if end > int64(len(c)) {
+		return nil
+	}
+	return c[o:end]
+}
+
+// index adds the record at packed offset off with entry e to the index.
 func (a *active) index(e *api.LogEntry, off int64, tk *tokenizer) {
 	ord := uint32(len(a.offs))
 	t := e.Time.UnixNano()
@@ -56,14 +97,17 @@ func (a *active) index(e *api.LogEntry, off int64, tk *tokenizer) {
 	a.offs = append(a.offs, off)
 	a.times = append(a.times, t)
 	add := func(tok []byte) {
-		if l, ok := a.post[string(tok)]; ok {
-			if n := len(*l); n == 0 || (*l)[n-1] != ord {
-				*l = append(*l, ord)
-			}
+		h := maphash.Bytes(a.seed, tok)
+		i, ok := a.tokIx[h]
+		if !ok {
+			a.tokIx[h] = int32(len(a.lists))
+			a.toks = append(a.toks, string(tok))
+			a.lists = append(a.lists, []uint32{ord})
 			return
 		}
-		l := []uint32{ord}
-		a.post[string(tok)] = &l
+		if l := a.lists[i]; l[len(l)-1] != ord {
+			a.lists[i] = append(l, ord)
+		}
 	}
 	field := func(name, value string) {
 		if value == "" {
@@ -81,11 +125,7 @@ func (a *active) index(e *api.LogEntry, off int64, tk *tokenizer) {
 	for k, v := range e.Fields {
 		field(k, v)
 	}
-	tk.words = query.AppendWords(tk.words[:0], e.Message)
-	for _, w := range tk.words {
-		tk.key = append(tk.key[:0], w...)
-		add(tk.key)
-	}
+	tk.key = query.EachWord(e.Message, tk.key, add)
 }
 
 // snapshot is a consistent read-only view of an active segment.
@@ -100,8 +140,8 @@ type snapshot struct {
 // lookup returns the ordinals holding token tok. Call with the partition
 // locked; the returned slice is not written to afterwards below its length.
 func (a *active) lookup(tok string) []uint32 {
-	if l, ok := a.post[tok]; ok {
-		return *l
+	if i, ok := a.tokIx[maphash.String(a.seed, tok)]; ok {
+		return a.lists[i]
 	}
 	return nil
 }
@@ -109,9 +149,9 @@ func (a *active) lookup(tok string) []uint32 {
 // prefix calls fn for every token starting with p. Call with the partition
 // locked.
 func (a *active) prefix(p string, accept func(tok string) bool, add func(post []uint32)) {
-	for tok, l := range a.post {
+	for i, tok := range a.toks {
 		if strings.HasPrefix(tok, p) && accept(tok) {
-			add(*l)
+			add(a.lists[i])
 		}
 	}
 }
@@ -133,26 +173,26 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 	for pos, ord := range order {
 		rank[ord] = uint32(pos)
 	}
-	data := make([]byte, 0, len(a.buf))
+	data := make([]byte, 0, a.bytes)
 	offs := make([]int64, n+1)
 	times := make([]int64, n)
 	for pos, ord := range order {
 		offs[pos] = int64(len(data))
-		end := int64(len(a.buf))
-		if int(ord)+1 < n {
-			end = a.offs[ord+1]
-		}
-		data = append(data, a.buf[a.offs[ord]:end]...)
+		data = append(data, frameIn(a.chunks, a.offs[ord])...)
 		times[pos] = a.times[ord]
 	}
 	offs[n] = int64(len(data))
-	toks := make([]string, 0, len(a.post))
-	for tok := range a.post {
-		toks = append(toks, tok)
+	ti := make([]int32, len(a.toks))
+	for i := range ti {
+		ti[i] = int32(i)
 	}
-	sort.Strings(toks)
-	idx := encodeIndex(toks, func(tok string) []uint32 {
-		l := *a.post[tok]
+	sort.Slice(ti, func(i, j int) bool { return a.toks[ti[i]] < a.toks[ti[j]] })
+	toks := make([]string, len(ti))
+	for i, t := range ti {
+		toks[i] = a.toks[t]
+	}
+	idx := encodeIndex(toks, func(k int) []uint32 {
+		l := a.lists[ti[k]]
 		if a.sorted {
 			return l
 		}

@@ -30,7 +30,7 @@ const (
 	dictRecLen = 20
 )
 
-func encodeIndex(toks []string, post func(string) []uint32, times []int64, arrival []uint32, offs []int64, minT, maxT int64) []byte {
+func encodeIndex(toks []string, post func(int) []uint32, times []int64, arrival []uint32, offs []int64, minT, maxT int64) []byte {
 	n := len(times)
 	offTimes := uint64(idxHeader)
 	offArr := offTimes + uint64(n)*8
@@ -64,7 +64,7 @@ func encodeIndex(toks []string, post func(string) []uint32, times []int64, arriv
 		le.PutUint32(d[4:], uint32(len(t)))
 		copy(b[so:], t)
 		so += uint64(len(t))
-		l := post(t)
+		l := post(i)
 		le.PutUint64(d[8:], uint64(len(b))-offPost)
 		le.PutUint32(d[16:], uint32(len(l)))
 		prev := uint32(0)

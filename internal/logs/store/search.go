@@ -97,7 +97,7 @@ type view struct {
 	minT, maxT int64
 	sg         *sealed
 	// snapshot of an active segment, already planned
-	buf    []byte
+	chunks [][]byte
 	offs   []int64
 	times  []int64
 	sorted bool
@@ -122,11 +122,11 @@ func (v *view) record(pos uint32) []byte {
 	if v.sg != nil {
 		return v.sg.record(int(pos))
 	}
-	p, _, err := frameAt(v.buf, v.offs[pos], false)
-	if err != nil {
+	f := frameIn(v.chunks, v.offs[pos])
+	if f == nil {
 		return nil
 	}
-	return p
+	return f[frameHeader:]
 }
 
 // order returns the candidates of q in ascending key order and whether
@@ -173,7 +173,7 @@ func views(ps []*partition, q *query.Query, since, until int64) []*view {
 		if a := p.act; a != nil && len(a.offs) > 0 && a.maxT >= since && a.minT < until {
 			c := plan(a, root(q))
 			vs = append(vs, &view{seq: a.seq, n: len(a.offs), minT: a.minT, maxT: a.maxT,
-				buf: a.buf, offs: a.offs[:len(a.offs):len(a.offs)], times: a.times[:len(a.times):len(a.times)],
+				chunks: append([][]byte(nil), a.chunks...), offs: a.offs[:len(a.offs):len(a.offs)], times: a.times[:len(a.times):len(a.times)],
 				sorted: a.sorted, c: &c})
 		}
 		p.mu.Unlock()

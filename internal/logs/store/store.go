@@ -246,14 +246,12 @@ func (s *Store) recoverLog(p *partition, seq uint64) (bool, error) {
 			s.log.Warn("cut torn log", "path", path, "offset", off, "bytes", int64(len(b))-off)
 			break
 		}
-		a.buf = b[:next]
-		a.index(&e, off, &tk)
+		a.index(&e, a.add(b[off:next]), &tk)
 		off = next
 	}
 	if len(a.offs) == 0 {
 		return false, os.Remove(path)
 	}
-	a.buf = b[:off]
 	if _, _, err := a.sealFiles(p.dir); err != nil {
 		return false, fmt.Errorf("log store: seal %s: %w", path, err)
 	}
@@ -362,17 +360,23 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 		p.act = newActive(seq, path, f)
 	}
 	a := p.act
-	base := len(a.buf)
-	buf := a.buf
-	var keys []string
-	offs := make([]int64, len(entries))
+	est := 0
 	for i := range entries {
-		offs[i] = int64(len(buf))
-		buf, keys = appendRecord(buf, &entries[i], keys)
+		est += 64 + len(entries[i].Message) + len(entries[i].Source)
+		for k, v := range entries[i].Fields {
+			est += 4 + len(k) + len(v)
+		}
 	}
-	if _, err := a.f.Write(buf[base:]); err != nil {
+	buf := make([]byte, 0, est)
+	var keys []string
+	ends := make([]int, len(entries))
+	for i := range entries {
+		buf, keys = appendRecord(buf, &entries[i], keys)
+		ends[i] = len(buf)
+	}
+	if _, err := a.f.Write(buf); err != nil {
 		// Undo a partial write so the file stays a sequence of whole records.
-		_ = a.f.Truncate(int64(base))
+		_ = a.f.Truncate(a.bytes)
 		return fmt.Errorf("log store: write %s: %w", a.path, err)
 	}
 	if !s.opts.NoSync {
@@ -380,13 +384,14 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 			return fmt.Errorf("log store: sync %s: %w", a.path, err)
 		}
 	}
-	a.buf = buf
 	var tk tokenizer
+	start := 0
 	for i := range entries {
-		a.index(&entries[i], offs[i], &tk)
+		a.index(&entries[i], a.add(buf[start:ends[i]]), &tk)
+		start = ends[i]
 	}
 	a.lastAppend = s.now().UnixNano()
-	if len(a.offs) >= s.opts.SegmentEntries || int64(len(a.buf)) >= s.opts.SegmentBytes {
+	if len(a.offs) >= s.opts.SegmentEntries || a.bytes >= s.opts.SegmentBytes {
 		return s.seal(p)
 	}
 	return nil
@@ -473,7 +478,7 @@ func (p *partition) size() (entries, bytes int64, segments int, activeEntries in
 	if p.act != nil {
 		activeEntries = int64(len(p.act.offs))
 		entries += activeEntries
-		bytes += int64(len(p.act.buf))
+		bytes += p.act.bytes
 		segments++
 	}
 	return entries, bytes, segments, activeEntries
