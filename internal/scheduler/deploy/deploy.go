@@ -106,7 +106,7 @@ type Output struct {
 	Wake time.Time
 }
 
-// Reconcile decides one pass for every app.  It fails only when the nodes
+// Reconcile decides one pass for every app. It fails only when the nodes
 // or tasks cannot form a placement state (a node or task id listed twice)
 // or NewID is missing; a bad app spec is reported in its AppReport.Waiting.
 func Reconcile(in Input) (Output, error) {
@@ -282,10 +282,9 @@ func (r *run) schedTask(t *api.Task) scheduler.Task {
 	case api.TaskUnhealthy:
 		st.Status = scheduler.TaskUnhealthy
 	}
-	switch a := r.apps[t.App]; {
-	case t.CPUs != 0 || t.Mem != 0 || t.Disk != 0:
+	if t.CPUs != 0 || t.Mem != 0 || t.Disk != 0 {
 		st.Resources = scheduler.Resources{CPUs: t.CPUs, MemMiB: t.Mem, DiskMiB: t.Disk}
-	case a != nil:
+	} else if a := r.apps[t.App]; a != nil {
 		s := a.app.specOf(t.Version)
 		st.Resources = scheduler.Resources{CPUs: s.CPUs, MemMiB: s.Mem, DiskMiB: s.Disk}
 	}

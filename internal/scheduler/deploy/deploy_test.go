@@ -630,3 +630,25 @@ func TestReconcileApps(t *testing.T) {
 		t.Errorf("full reconcile: lost %v, want [b-1]", full.Lost)
 	}
 }
+
+func TestOldVersionResources(t *testing.T) {
+	// A record without resources is charged its version's spec: version
+	// 1 took 3000 of node-0's 4096 MiB, so version 2's 2000 MiB do not fit
+	// next to it (they would with version 2's size charged twice).
+	app := testApp("/a", 1, 1, 1)
+	v1 := app.Spec
+	v1.Mem = 3000
+	app.Spec.Mem = 2000
+	app.Version, app.Config = 2, "c2"
+	app.Versions = map[int64]api.AppSpec{1: v1}
+	s := newSim(t, testNodes(1), app)
+	s.add(api.Task{ID: "old", App: "/a", Config: "c1", Version: 1, Node: "node-0", State: api.TaskRunning})
+	out := s.step()
+	if got, want := out.Apps["/a"].Waiting, "needs 2000 MiB, 1 node has less"; len(out.Start) != 0 || got != want {
+		t.Errorf("%d starts, waiting %q; want none and %q", len(out.Start), got, want)
+	}
+	delete(s.apps[0].Versions, 1)
+	if out := s.step(); len(out.Start) != 1 {
+		t.Errorf("without the old spec: %d starts, want 1", len(out.Start))
+	}
+}
