@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -247,7 +248,7 @@ func TestTaskAgentRestart(t *testing.T) {
 	n := newTestNode(t)
 	n.cleanupTasks(t)
 	r1, stop1 := n.runner(t)
-	running := mockTask("shop_api.run", "forever")
+	running := mockTask("shop_api.run", "print mocked; forever")
 	gate, gate2 := filepath.Join(n.dir, "gate"), filepath.Join(n.dir, "gate2")
 	ending := execTask("batch_job.end", fmt.Sprintf("while [ ! -e %s ]; do sleep 0.02; done; exit 3", gate2))
 	execRunning := execTask("batch_job.exec", fmt.Sprintf("echo before; while [ ! -e %s ]; do sleep 0.02; done; echo after", gate))
@@ -256,7 +257,7 @@ func TestTaskAgentRestart(t *testing.T) {
 	for _, id := range []string{running.ID, ending.ID, execRunning.ID} {
 		n.rep.waitState(t, id, api.TaskRunning)
 	}
-	eventually(t, "the first output line", func() bool { es, _ := n.rep.logs(t); return len(es) == 1 })
+	eventually(t, "the first output lines", func() bool { es, _ := n.rep.logs(t); return len(es) == 2 })
 	stop1()
 	// ending ends while no agent runs.
 	os.WriteFile(gate2, nil, 0o644)
@@ -307,7 +308,8 @@ func TestTaskAgentRestart(t *testing.T) {
 	for _, e := range es {
 		msgs = append(msgs, e.Message)
 	}
-	if want := []string{"before", "after"}; !slices.Equal(msgs, want) {
+	slices.Sort(msgs)
+	if want := []string{"after", "before", "mocked"}; !slices.Equal(msgs, want) {
 		t.Errorf("output = %q, want %q", msgs, want)
 	}
 }
@@ -678,5 +680,91 @@ func TestSupervisorCommand(t *testing.T) {
 	os.Chmod(small, 0o755)
 	if got := supervisorCommand(self); !slices.Equal(got, []string{small}) {
 		t.Errorf("with corral-supervisor: %q", got)
+	}
+}
+
+// tailFiles runs a logTail over sandbox until ended is closed and returns
+// the messages reported.
+func tailFiles(t *testing.T, dir, sandbox string, during func(got func() []string)) []string {
+	t.Helper()
+	rep := &reports{}
+	b := newLogBatcher(rep.add, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bdone := make(chan struct{})
+	go func() { b.run(ctx); close(bdone) }()
+	tail := &logTail{task: "t.1", app: "/a", node: "n", dir: dir, batcher: b, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	ended := make(chan struct{})
+	tdone := make(chan struct{})
+	go func() { tail.followFiles(ctx, sandbox, ended); close(tdone) }()
+	got := func() []string {
+		es, _ := rep.logs(t)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Stream+":"+e.Message)
+		}
+		return out
+	}
+	during(got)
+	close(ended)
+	<-tdone
+	cancel()
+	<-bdone
+	return got()
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// TestLogTailRotation follows exec output files through their rotation to
+// <file>.1, and across restarts of the tail (the agent's).
+func TestLogTailRotation(t *testing.T) {
+	dir := t.TempDir()
+	sb := filepath.Join(dir, "sandbox")
+	os.Mkdir(sb, 0o755)
+	out := filepath.Join(sb, "stdout")
+	rotate := func(rest string) {
+		// As the supervisor's rotatingFile: the old file is complete when
+		// renamed; the new one starts empty.
+		os.Rename(out, out+".1")
+		appendFile(t, out, rest)
+	}
+	appendFile(t, out, "a\nb\n")
+	appendFile(t, filepath.Join(sb, "stderr"), "oops\n")
+	got := tailFiles(t, dir, sb, func(got func() []string) {
+		eventually(t, "a and b", func() bool { return len(got()) == 3 })
+		appendFile(t, out, "c\n") // not read before the rotation
+		rotate("d\n")
+		eventually(t, "c and d", func() bool { return len(got()) == 5 })
+	})
+	if want := []string{"stdout:a", "stdout:b", "stderr:oops", "stdout:c", "stdout:d"}; !slices.Equal(got, want) {
+		t.Errorf("first tail: %q, want %q", got, want)
+	}
+
+	// The agent restarts: a new tail goes on where the old one stopped,
+	// also when the file was rotated meanwhile.
+	appendFile(t, out, "e\n")
+	rotate("f\n")
+	got = tailFiles(t, dir, sb, func(got func() []string) {
+		eventually(t, "e and f", func() bool { return len(got()) == 2 })
+	})
+	if want := []string{"stdout:e", "stdout:f"}; !slices.Equal(got, want) {
+		t.Errorf("after a restart: %q, want %q", got, want)
+	}
+	appendFile(t, out, "g\n")
+	got = tailFiles(t, dir, sb, func(got func() []string) {
+		eventually(t, "g", func() bool { return len(got()) == 1 })
+	})
+	if want := []string{"stdout:g"}; !slices.Equal(got, want) {
+		t.Errorf("after a second restart: %q, want %q", got, want)
 	}
 }
