@@ -188,8 +188,10 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 	}
 	sort.Slice(ti, func(i, j int) bool { return a.toks[ti[i]] < a.toks[ti[j]] })
 	toks := make([]string, len(ti))
+	postings := 0
 	for i, t := range ti {
 		toks[i] = a.toks[t]
+		postings += len(a.lists[t])
 	}
 	idx := encodeIndex(toks, func(k int) []uint32 {
 		l := a.lists[ti[k]]
@@ -202,7 +204,7 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 		}
 		sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
 		return m
-	}, times, order, offs, a.minT, a.maxT)
+	}, postings, times, order, offs, a.minT, a.maxT)
 	base := fmt.Sprintf("%016x", a.seq)
 	dataPath = dir + "/" + base + ".data"
 	idxPath = dir + "/" + base + ".idx"

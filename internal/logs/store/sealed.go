@@ -30,7 +30,7 @@ const (
 	dictRecLen = 20
 )
 
-func encodeIndex(toks []string, post func(int) []uint32, times []int64, arrival []uint32, offs []int64, minT, maxT int64) []byte {
+func encodeIndex(toks []string, post func(int) []uint32, postings int, times []int64, arrival []uint32, offs []int64, minT, maxT int64) []byte {
 	n := len(times)
 	offTimes := uint64(idxHeader)
 	offArr := offTimes + uint64(n)*8
@@ -42,7 +42,7 @@ func encodeIndex(toks []string, post func(int) []uint32, times []int64, arrival 
 		strLen += len(t)
 	}
 	offPost := offStr + uint64(strLen)
-	b := make([]byte, offPost, int(offPost)+n*8)
+	b := make([]byte, offPost, int(offPost)+postings*2)
 	copy(b, idxMagic)
 	le := binary.LittleEndian
 	for i, v := range []uint64{uint64(n), uint64(minT), uint64(maxT), uint64(len(toks)), offTimes, offArr, offOffs, offDict, offStr, offPost} {
