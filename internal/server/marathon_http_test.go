@@ -626,3 +626,6 @@ func TestV2AppAction(t *testing.T) {
 		}
 	}
 }
+
+// The cluster core serves the /v2 API.
+var _ marathonBackend = (*Server)(nil)
