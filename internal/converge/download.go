@@ -170,16 +170,12 @@ func (s *downloadSpec) fetch(ctx context.Context, e *Env, p string, m meta) (err
 	if err = applyMeta(f.Name(), m); err != nil {
 		return err
 	}
-	if !e.NoSync {
-		if err = f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.File, err)
-		}
-	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("download to %s: %w", s.File, err)
 	}
 	if err = os.Rename(f.Name(), p); err != nil {
 		return fmt.Errorf("download to %s: %w", s.File, err)
 	}
+	e.wrote(p)
 	return nil
 }

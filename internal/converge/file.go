@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // defaultBackups is how many earlier versions of a replaced file are kept,
@@ -124,36 +124,111 @@ func (s *fileSpec) Check(ctx context.Context, e *Env) (Plan, error) {
 	return e.planFile(s.Path, want, manage, m, s.keep(), s.Sensitive)
 }
 
-// statFile lstats a path a file resource manages: nil when missing, an
+// statFile looks at a path a file resource manages: nil when missing, an
 // error when it is not a regular file.
 func statFile(p, rel string) (fs.FileInfo, error) {
-	fi, err := os.Lstat(p)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("stat %s: %w", rel, err)
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("%s is a symbolic link: manage it with a link resource, or manage its target", rel)
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%s exists and is not a regular file (%s)", rel, fi.Mode().Type())
+	fi, _, err := readRegular(p, rel, false)
+	return fi, err
+}
+
+// readRegular opens a path a file resource manages without following a
+// symbolic link, and returns its stat (nil when missing) and, when read is
+// set, its content. Anything but a regular file is an error. It uses the
+// system calls directly: a no-op converge of many files is mostly this.
+func readRegular(p, rel string, read bool) (fs.FileInfo, []byte, error) {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	}
-	return fi, nil
+	switch {
+	case err == syscall.ENOENT:
+		return nil, nil, nil
+	case err == syscall.ELOOP:
+		return nil, nil, fmt.Errorf("%s is a symbolic link: manage it with a link resource, or manage its target", rel)
+	case err != nil:
+		return nil, nil, fmt.Errorf("open %s: %w", rel, err)
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, nil, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	fi := &statInfo{name: filepath.Base(p), st: st}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s exists and is not a regular file (%s)", rel, fi.Mode().Type())
+	}
+	if !read {
+		return fi, nil, nil
+	}
+	buf := make([]byte, 0, st.Size+1)
+	for {
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", rel, err)
+		}
+		if n == 0 {
+			return fi, buf, nil
+		}
+		buf = buf[:len(buf)+n]
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
+// statInfo is an fs.FileInfo from a stat system call.
+type statInfo struct {
+	name string
+	st   syscall.Stat_t
+}
+
+func (s *statInfo) Name() string       { return s.name }
+func (s *statInfo) Size() int64        { return s.st.Size }
+func (s *statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
+func (s *statInfo) IsDir() bool        { return s.Mode().IsDir() }
+func (s *statInfo) Sys() any           { return &s.st }
+
+// Mode converts the stat mode as package os does.
+func (s *statInfo) Mode() fs.FileMode {
+	m := fs.FileMode(s.st.Mode & 0o777)
+	switch s.st.Mode & syscall.S_IFMT {
+	case syscall.S_IFBLK:
+		m |= fs.ModeDevice
+	case syscall.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case syscall.S_IFDIR:
+		m |= fs.ModeDir
+	case syscall.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case syscall.S_IFLNK:
+		m |= fs.ModeSymlink
+	case syscall.S_IFSOCK:
+		m |= fs.ModeSocket
+	}
+	if s.st.Mode&syscall.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if s.st.Mode&syscall.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if s.st.Mode&syscall.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }
 
 // planFile plans a file with content want (when manage) and metadata m.
 func (e *Env) planFile(rel string, want []byte, manage bool, m meta, keep int, sensitive bool) (Plan, error) {
 	p := e.Path(rel)
-	fi, err := statFile(p, rel)
+	fi, old, err := readRegular(p, rel, manage)
 	if err != nil {
 		return Plan{}, err
 	}
-	var old []byte
 	contentChanged := fi == nil
 	if fi != nil && manage {
-		if old, err = os.ReadFile(p); err != nil {
-			return Plan{}, fmt.Errorf("read %s: %w", rel, err)
-		}
 		contentChanged = !bytes.Equal(old, want)
 	}
 	metaLines := e.metaDiff(fi, m)
@@ -199,7 +274,11 @@ func (e *Env) planFile(rel string, want []byte, manage bool, m meta, keep int, s
 		if !manage {
 			want = nil
 		}
-		return writeAtomic(p, want, wm, e.NoSync)
+		if err := writeAtomic(p, want, wm); err != nil {
+			return err
+		}
+		e.wrote(p)
+		return nil
 	}
 	return plan, nil
 }

@@ -312,7 +312,7 @@ func TestWriteAtomicLeavesNoPart(t *testing.T) {
 	// written: the directory stays and no temporary file is left.
 	target := filepath.Join(dir, "conf")
 	mustWrite(t, filepath.Join(target, "keep"), "k")
-	err := writeAtomic(target, []byte("new"), meta{uid: -1, gid: -1}, false)
+	err := writeAtomic(target, []byte("new"), meta{uid: -1, gid: -1})
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -241,10 +242,11 @@ func applyMeta(path string, m meta) error {
 }
 
 // writeAtomic replaces path with content: written to a temporary file in the
-// same directory, given its mode and owner, synced (unless noSync) and
-// renamed over path, so readers see the old file or the new one, never a
-// part. A failure leaves path as it was and removes the temporary file.
-func writeAtomic(path string, content []byte, m meta, noSync bool) (err error) {
+// same directory, given its mode and owner and renamed over path, so readers
+// see the old file or the new one, never a part. A failure leaves path as
+// it was and removes the temporary file. The runner syncs what a run wrote
+// in one batch (Env.syncWritten).
+func writeAtomic(path string, content []byte, m meta) (err error) {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".corral-*")
 	if err != nil {
@@ -262,11 +264,6 @@ func writeAtomic(path string, content []byte, m meta, noSync bool) (err error) {
 	}
 	if err = applyMeta(tmp, m); err != nil {
 		return err
-	}
-	if !noSync {
-		if err = f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", path, err)
-		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -292,7 +289,7 @@ func backup(backupDir, path, rel string, keep int, now time.Time) error {
 		return fmt.Errorf("back up %s: %w", rel, err)
 	}
 	name := dst + "." + now.UTC().Format("20060102T150405.000000000Z")
-	if err := writeAtomic(name, b, meta{mode: 0o600, hasMode: true, uid: -1, gid: -1}, true); err != nil {
+	if err := writeAtomic(name, b, meta{mode: 0o600, hasMode: true, uid: -1, gid: -1}); err != nil {
 		return fmt.Errorf("back up %s: %w", rel, err)
 	}
 	old, _ := filepath.Glob(globEscape(dst) + ".*Z")
@@ -307,4 +304,83 @@ func backup(backupDir, path, rel string, keep int, now time.Time) error {
 func globEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
 	return r.Replace(s)
+}
+
+// wrote records a file written in this run, to be synced.
+func (e *Env) wrote(path string) {
+	if e.run == nil || e.NoSync {
+		return
+	}
+	e.run.mu.Lock()
+	e.run.written = append(e.run.written, path)
+	e.run.mu.Unlock()
+}
+
+// syncWorkers is how many files are synced at once: concurrent fsyncs
+// share the file system's journal commits.
+const syncWorkers = 32
+
+// syncWritten fsyncs the files written since the last call and their
+// directories, concurrently. Files removed since are skipped.
+func (e *Env) syncWritten() error {
+	if e.run == nil {
+		return nil
+	}
+	e.run.mu.Lock()
+	paths := e.run.written
+	e.run.written = nil
+	e.run.mu.Unlock()
+	if len(paths) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(paths))
+	var todo []string
+	for _, p := range paths {
+		for _, x := range []string{p, filepath.Dir(p)} {
+			if !seen[x] {
+				seen[x] = true
+				todo = append(todo, x)
+			}
+		}
+	}
+	work := make(chan string)
+	errs := make(chan error, len(todo))
+	var wg sync.WaitGroup
+	for range min(syncWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				errs <- syncPath(p)
+			}
+		}()
+	}
+	for _, p := range todo {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", p, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", p, err)
+	}
+	return nil
 }

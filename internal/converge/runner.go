@@ -58,8 +58,8 @@ type Env struct {
 	// DryRun checks every resource and reports what would change, with
 	// diffs, changing nothing.
 	DryRun bool
-	// NoSync skips fsync of written files (tests and benchmarks on
-	// throw-away roots); writes stay atomic with respect to readers.
+	// NoSync skips syncing written files to disk (tests on throw-away
+	// roots); writes stay atomic with respect to readers either way.
 	NoSync bool
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -69,10 +69,12 @@ type Env struct {
 
 // runState is what one run shares between its resources.
 type runState struct {
-	mu      sync.Mutex
-	secrets map[string]bool // values handed out by Secret
-	users   *idMap          // name → id from the root's /etc/passwd, read once
-	groups  *idMap
+	mu        sync.Mutex
+	secrets   map[string]bool // values handed out by Secret
+	users     *idMap          // name → id from the root's /etc/passwd, read once
+	groups    *idMap
+	written   []string // files written and not yet synced
+	templates *templateCache
 }
 
 // Path returns p under the root.
@@ -195,7 +197,8 @@ var ErrBusy = errors.New("a converge run is already in progress")
 
 // Runner runs converges, one at a time.
 type Runner struct {
-	mu sync.Mutex
+	mu        sync.Mutex
+	templates templateCache
 }
 
 // NewRunner returns a Runner.
@@ -207,14 +210,17 @@ func NewRunner() *Runner { return &Runner{} }
 // ignore_failure. Notifications from changed resources are run after the
 // last resource, once each, in the order they were first sent; they run
 // even when the run stopped early, since the changes that sent them were
-// made. A dry run checks everything and changes nothing. Secret values
-// never appear in the report.
+// made. Files are written atomically (a reader sees the old file or the
+// new one) and synced to disk together, concurrently, before the
+// notifications and at the end of the run. A dry run checks everything and
+// changes nothing. Secret values never appear in the report.
 func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report, error) {
 	if !r.mu.TryLock() {
 		return Report{}, ErrBusy
 	}
 	defer r.mu.Unlock()
-	env.run = &runState{secrets: map[string]bool{}}
+	r.templates.rotate()
+	env.run = &runState{secrets: map[string]bool{}, templates: &r.templates}
 	e := &env
 	log := e.logger().With("component", "converge")
 	rep := Report{Started: e.now(), DryRun: e.DryRun, Resources: make([]ResourceResult, 0, len(resources))}
@@ -256,6 +262,8 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 		}
 		rep.Resources = append(rep.Resources, rr)
 	}
+	// What the resources wrote reaches the disk before services are told.
+	syncErr := e.syncWritten()
 	for _, n := range queued {
 		id := n.Type + "[" + n.Name + "]"
 		p, _ := byID[id].(Notifiable)
@@ -277,6 +285,15 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 			log.Info("notification run", "notification", n.String(), "dry_run", e.DryRun)
 		}
 		rep.Notifications = append(rep.Notifications, rr)
+	}
+	if err := e.syncWritten(); err != nil || syncErr != nil {
+		msg := "sync written files: " + errors.Join(syncErr, err).Error()
+		log.Error("sync failed", "err", msg)
+		if rep.Error == "" {
+			rep.Error = msg
+		} else {
+			rep.Error += "; " + msg
+		}
 	}
 	for _, rr := range rep.Resources {
 		switch rr.Status {

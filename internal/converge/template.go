@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 
 	"corral/internal/api"
@@ -112,7 +113,7 @@ func (e *Env) Render(name, text string, vars map[string]any) ([]byte, bool, erro
 			return string(b), err
 		},
 	}
-	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+	t, err := e.parse(name, text, funcs)
 	if err != nil {
 		return nil, false, fmt.Errorf("render %w", err)
 	}
@@ -215,4 +216,57 @@ func NodesFrom(nodes []NodeInfo) func(selector string) ([]NodeInfo, error) {
 		}
 		return out, nil
 	}
+}
+
+// parsedKey identifies a parsed template.
+type parsedKey struct{ name, text string }
+
+// templateCache keeps the templates parsed in the last run and this one,
+// so that an unchanged template is parsed once, not on every run.
+type templateCache struct {
+	mu         sync.Mutex
+	prev, used map[parsedKey]*template.Template
+}
+
+// rotate starts a run: what the last run did not use is dropped.
+func (c *templateCache) rotate() {
+	c.mu.Lock()
+	c.prev, c.used = c.used, map[parsedKey]*template.Template{}
+	c.mu.Unlock()
+}
+
+// parse returns the template for text with funcs bound, parsed once per
+// runner while it stays in use.
+func (e *Env) parse(name, text string, funcs template.FuncMap) (*template.Template, error) {
+	var c *templateCache
+	if e.run != nil {
+		c = e.run.templates
+	}
+	if c == nil {
+		return template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+	}
+	k := parsedKey{name, text}
+	c.mu.Lock()
+	t, ok := c.used[k]
+	if !ok {
+		if t, ok = c.prev[k]; ok {
+			c.used[k] = t
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if t, err = template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.used[k] = t
+		c.mu.Unlock()
+	}
+	// The functions are bound to this render: a clone gets its own.
+	clone, err := t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	return clone.Funcs(funcs), nil
 }
