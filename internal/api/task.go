@@ -260,7 +260,8 @@ type JobRun struct {
 	State     string    `json:"state"`
 	Reason    string    `json:"reason,omitempty"`
 	Attempts  int       `json:"attempts"`
-	Task      string    `json:"task,omitempty"` // the current or last attempt
+	Task      string    `json:"task,omitempty"`  // the current or last attempt
+	Tasks     []string  `json:"tasks,omitempty"` // every attempt, oldest first
 	Node      string    `json:"node,omitempty"`
 	ExitCode  *int      `json:"exit_code,omitempty"`
 	Started   time.Time `json:"started,omitzero"`
@@ -277,4 +278,12 @@ type JobStatus struct {
 	NextRun   time.Time `json:"next_run,omitzero"`
 	Active    []JobRun  `json:"active,omitempty"`
 	LastRun   *JobRun   `json:"last_run,omitempty"`
+}
+
+// SchedulerStatus is the answer of GET /api/v1/scheduler: which server
+// leads the scheduler (elected through etcd), and whether it is the server
+// answering.
+type SchedulerStatus struct {
+	Leader  string `json:"leader"`
+	Leading bool   `json:"leading"`
 }

@@ -46,6 +46,8 @@ func (s *Server) builtinReports() reportHandlers {
 		"check": s.reportChecks,
 		// "task" carries task statuses (api.TaskStatus lists) into the task records.
 		"task": s.reportTasks,
+		// "log" carries log entries (api.LogEntry lists) into the log store.
+		"log": s.reportLogs,
 	}
 }
 

@@ -33,6 +33,8 @@ func (s *Server) clusterRoutes(a *httpapi.API) {
 	a.Query("GET /api/v1/jobs/{path...}", api.RoleViewer, s.handleGetJob)
 	a.Handle("POST /api/v1/jobs/{path...}", api.RoleOperator, s.handleJobAction)
 	a.Handle("DELETE /api/v1/jobs/{path...}", api.RoleOperator, s.handleDeleteJob)
+	a.Query("GET /api/v1/logs", api.RoleViewer, s.handleLogs) // logs.go
+	a.Query("GET /api/v1/scheduler", api.RoleViewer, s.handleScheduler)
 }
 
 // splitAction splits "shop/api/scale" into ("/shop/api", "scale").
@@ -47,6 +49,11 @@ func splitAction(path string) (id, action string) {
 
 func notFound(kind, id string) error {
 	return api.Errorf(http.StatusNotFound, "%s %q does not exist", kind, id)
+}
+
+func (s *Server) handleScheduler(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
+	c := s.cluster
+	return httpapi.JSON(w, http.StatusOK, api.SchedulerStatus{Leader: c.leaderID.Load().(string), Leading: c.leader.Load()})
 }
 
 // ---- apps

@@ -327,6 +327,7 @@ func (p *jobPass) advance(spec jobSpec, job jobs.Job, r api.JobRun) (api.JobRun,
 	})
 	p.s.cluster.placed.Add(1)
 	r.Task, r.Node, r.Reason = t.ID, t.Node, ""
+	r.Tasks = append(r.Tasks, t.ID)
 	r.Attempts++
 	if r.Started.IsZero() {
 		r.Started = p.now

@@ -70,6 +70,12 @@ type Config struct {
 	KeepaliveHandlers []string
 	KeepaliveTimeout  time.Duration
 
+	// LogsMaxAge and LogsMaxBytes bound the log store (<DataDir>/logs):
+	// older entries, then the oldest while it is larger, are dropped whole
+	// partitions at a time. Zero: no bound.
+	LogsMaxAge   time.Duration
+	LogsMaxBytes int64
+
 	// AdminTokenFile, when set, is where the first admin token is written on
 	// first start (mode 0600). Default <DataDir>/admin.token.
 	AdminTokenFile string
@@ -100,5 +106,7 @@ func Defaults() Config {
 		MetricsRelayQueue:    100_000,
 		MetricsRelayProtocol: "line",
 		KeepaliveTimeout:     30 * time.Second,
+		LogsMaxAge:           7 * 24 * time.Hour,
+		LogsMaxBytes:         10 << 30,
 	}
 }

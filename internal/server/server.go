@@ -23,6 +23,7 @@ import (
 
 	"corral/internal/etcd"
 	"corral/internal/ledger"
+	logstore "corral/internal/logs/store"
 	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
 	"corral/internal/metrics/relay"
@@ -75,6 +76,7 @@ type Server struct {
 	render  *render.Handler
 	mon     *monitorSvc // monitor*.go
 	cluster *clusterSvc // cluster*.go
+	logs    *logstore.Store
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -164,6 +166,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.ledger.Close()
 
+	if s.logs, err = s.openLogs(); err != nil {
+		return err
+	}
+	defer s.logs.Close()
+
 	s.index = index.New()
 	s.log.Debug("open file limit", "limit", raiseOpenFiles())
 	s.metrics, err = s.openMetrics()
@@ -226,6 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.startCluster(gctx, g); err != nil {
 		return err
 	}
+	g.Go(func() error { return s.logs.Run(gctx, time.Minute) })
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
 	if s.relay, err = s.openRelay(); err != nil {
 		return err
