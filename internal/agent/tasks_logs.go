@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -134,58 +135,66 @@ func (b *logBatcher) send(ctx context.Context, it logItem) bool {
 }
 
 // run batches until ctx ends, then sends what it holds and saves every
-// position.
+// position. A report holds logBatchMax lines, or fewer when logBatchWait
+// passed since the oldest line waiting or a task's output ended; lines of
+// one item may go in two reports, and its position counts once both are
+// spooled.
 func (b *logBatcher) run(ctx context.Context) {
 	var items []logItem
-	n := 0
+	n := 0 // lines waiting in items
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	flush := func(final bool) {
-		timer.Stop()
-		var entries []api.LogEntry
-		if n > 0 {
-			entries = make([]api.LogEntry, 0, n)
-		}
+	timing := false
+	flush := func(force, final bool) {
+		all := make([]api.LogEntry, 0, n)
 		for _, it := range items {
-			entries = append(entries, it.entries...)
+			all = append(all, it.entries...)
 		}
-		spooled := true
-		for len(entries) > 0 {
-			chunk := entries[:min(len(entries), logBatchMax)]
-			entries = entries[len(chunk):]
+		sent, spooled := 0, true
+		for len(all)-sent >= logBatchMax || force && sent < len(all) {
+			chunk := all[sent:min(sent+logBatchMax, len(all))]
 			if err := b.report("log", chunk); err != nil {
 				b.log.Warn("task output not spooled", "lines", len(chunk), "err", err)
 				spooled = false
 			}
+			sent += len(chunk)
 		}
-		force := final
-		for _, it := range items {
+		// Items wholly sent are done: their positions move on.
+		done, cum := 0, 0
+		saveNow := final
+		for done < len(items) && cum+len(items[done].entries) <= sent {
+			it := items[done]
+			cum += len(it.entries)
+			done++
 			if it.tail == nil {
 				continue
 			}
 			if it.stream == "" {
-				force = true // the task's output ended
+				saveNow = true // the task's output ended
 			} else if spooled {
 				it.tail.pos[it.stream] = it.pos
 			}
 			b.dirty[it.tail] = true
 		}
 		for t := range b.dirty {
-			if t.savePos(force) {
+			if t.savePos(saveNow) {
 				delete(b.dirty, t)
 			}
 		}
-		for _, it := range items {
+		for _, it := range items[:done] {
 			if it.flushed != nil {
 				close(it.flushed)
 			}
 		}
-		clear(items)
-		items, n = items[:0], 0
-	}
-	add := func(it logItem) {
-		items = append(items, it)
-		n += len(it.entries)
+		if done < len(items) {
+			items[done].entries = items[done].entries[sent-cum:]
+		}
+		items = slices.Delete(items, 0, done)
+		n = len(all) - sent
+		if n == 0 && timing {
+			timer.Stop()
+			timing = false
+		}
 	}
 	for {
 		select {
@@ -193,22 +202,28 @@ func (b *logBatcher) run(ctx context.Context) {
 			for {
 				select {
 				case it := <-b.in:
-					add(it)
+					items = append(items, it)
+					n += len(it.entries)
 				default:
-					flush(true)
+					flush(true, true)
 					return
 				}
 			}
 		case it := <-b.in:
-			if len(items) == 0 {
+			items = append(items, it)
+			n += len(it.entries)
+			if n > 0 && !timing {
 				timer.Reset(logBatchWait)
+				timing = true
 			}
-			add(it)
-			if n >= logBatchMax || it.flushed != nil {
-				flush(false)
+			if it.flushed != nil {
+				flush(true, false)
+			} else if n >= logBatchMax {
+				flush(false, false)
 			}
 		case <-timer.C:
-			flush(false)
+			timing = false
+			flush(true, false)
 		}
 	}
 }

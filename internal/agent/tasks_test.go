@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -56,7 +55,7 @@ func (r *reports) add(typ string, data any) error {
 }
 
 // statuses are the task statuses reported for task id, in order.
-func (r *reports) statuses(t *testing.T, id string) []api.TaskStatus {
+func (r *reports) statuses(t testing.TB, id string) []api.TaskStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []api.TaskStatus
@@ -77,7 +76,7 @@ func (r *reports) statuses(t *testing.T, id string) []api.TaskStatus {
 	return out
 }
 
-func (r *reports) states(t *testing.T, id string) []string {
+func (r *reports) states(t testing.TB, id string) []string {
 	var out []string
 	for _, s := range r.statuses(t, id) {
 		out = append(out, s.State)
@@ -87,7 +86,7 @@ func (r *reports) states(t *testing.T, id string) []string {
 
 // logs are the log entries reported, in order, and the sizes of the
 // reports.
-func (r *reports) logs(t *testing.T) (entries []api.LogEntry, sizes []int) {
+func (r *reports) logs(t testing.TB) (entries []api.LogEntry, sizes []int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rec := range r.recs {
@@ -105,7 +104,7 @@ func (r *reports) logs(t *testing.T) (entries []api.LogEntry, sizes []int) {
 }
 
 // last is the last status of task id, or the zero status.
-func (r *reports) last(t *testing.T, id string) api.TaskStatus {
+func (r *reports) last(t testing.TB, id string) api.TaskStatus {
 	sts := r.statuses(t, id)
 	if len(sts) == 0 {
 		return api.TaskStatus{}
@@ -114,7 +113,7 @@ func (r *reports) last(t *testing.T, id string) api.TaskStatus {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -126,7 +125,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // waitState waits until task id's last reported state is state.
-func (r *reports) waitState(t *testing.T, id, state string) api.TaskStatus {
+func (r *reports) waitState(t testing.TB, id, state string) api.TaskStatus {
 	t.Helper()
 	eventually(t, fmt.Sprintf("task %s %s (reported: %v)", id, state, r.states(t, id)), func() bool {
 		return r.last(t, id).State == state
@@ -141,14 +140,14 @@ type testNode struct {
 	mock *mock.Node
 	rep  *reports
 	// drivers, when set, replaces the default driver set.
-	drivers func(t *testing.T) *taskDrivers
+	drivers func(t testing.TB) *taskDrivers
 }
 
-func newTestNode(t *testing.T) *testNode {
+func newTestNode(t testing.TB) *testNode {
 	return &testNode{dir: t.TempDir(), mock: mock.NewNode(), rep: &reports{}}
 }
 
-func (n *testNode) execDriver(t *testing.T) *exec.Driver {
+func (n *testNode) execDriver(t testing.TB) *exec.Driver {
 	d, err := exec.New(exec.Options{
 		SupervisorCommand: []string{os.Args[0]},
 		SupervisorEnv:     []string{"CORRAL_TEST_SUPERVISOR=1"},
@@ -163,7 +162,7 @@ func (n *testNode) execDriver(t *testing.T) *exec.Driver {
 
 // runner starts a runner on the node; stop ends it as an agent stops (the
 // tasks keep running).
-func (n *testNode) runner(t *testing.T) (r *taskRunner, stop func()) {
+func (n *testNode) runner(t testing.TB) (r *taskRunner, stop func()) {
 	t.Helper()
 	var drivers *taskDrivers
 	if n.drivers != nil {
@@ -186,7 +185,7 @@ func (n *testNode) runner(t *testing.T) (r *taskRunner, stop func()) {
 }
 
 // cleanupTasks kills what the exec driver still runs when the test ends.
-func (n *testNode) cleanupTasks(t *testing.T) {
+func (n *testNode) cleanupTasks(t testing.TB) {
 	t.Cleanup(func() {
 		d := n.execDriver(t)
 		hs, _ := d.Recover(context.Background())
@@ -416,7 +415,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestTaskDockerUnavailable(t *testing.T) {
 	n := newTestNode(t)
-	n.drivers = func(t *testing.T) *taskDrivers {
+	n.drivers = func(t testing.TB) *taskDrivers {
 		return newTaskDrivers(map[string]driver.Driver{"docker": mock.New(mock.Options{Node: n.mock})},
 			map[string]func(context.Context) error{"docker": func(context.Context) error {
 				return errors.New(reasonDockerDownPref + "ping docker engine at unix:///var/run/docker.sock: connection refused")
@@ -432,7 +431,7 @@ func TestTaskDockerUnavailable(t *testing.T) {
 }
 
 // freePort is a TCP port nothing listens on (most likely).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -540,95 +539,6 @@ func TestTaskUnassigned(t *testing.T) {
 	})
 }
 
-func TestTaskLogs(t *testing.T) {
-	n := newTestNode(t)
-	n.cleanupTasks(t)
-	r, _ := n.runner(t)
-	// 1200 numbered lines on stdout, 3 on stderr, a 100 KiB line, and a
-	// last line without a newline.
-	cmd := `i=1; while [ $i -le 1200 ]; do echo "out $i"; i=$((i+1)); done
-echo "err 1" >&2; echo "err 2" >&2; echo "err 3" >&2
-head -c 102400 /dev/zero | tr '\0' x; echo
-printf "no newline"`
-	as := execTask("batch_job.logs", cmd)
-	r.apply(assigned(as), true)
-	n.rep.waitState(t, as.ID, api.TaskFinished)
-	es, sizes := n.rep.logs(t)
-	var out, errs []string
-	for _, e := range es {
-		if e.Source != "task" || e.App != "/batch/job" || e.Task != as.ID || e.Node != "node-1" || e.Time.IsZero() {
-			t.Fatalf("entry %+v lacks its source, app, task, node or time", e)
-		}
-		switch e.Stream {
-		case "stdout":
-			out = append(out, e.Message)
-		case "stderr":
-			errs = append(errs, e.Message)
-		default:
-			t.Fatalf("entry %+v: stream %q", e, e.Stream)
-		}
-	}
-	var want []string
-	for i := 1; i <= 1200; i++ {
-		want = append(want, fmt.Sprintf("out %d", i))
-	}
-	long := strings.Repeat("x", maxLogLine) + " …[truncated: line of 102400 bytes]"
-	want = append(want, long, "no newline")
-	if !slices.Equal(out, want) {
-		t.Errorf("stdout: %d lines, want %d; first difference at %d", len(out), len(want), firstDiff(out, want))
-	}
-	if w := []string{"err 1", "err 2", "err 3"}; !slices.Equal(errs, w) {
-		t.Errorf("stderr %q, want %q", errs, w)
-	}
-	for _, s := range sizes {
-		if s > logBatchMax {
-			t.Errorf("a log report of %d lines, want at most %d", s, logBatchMax)
-		}
-	}
-}
-
-func firstDiff(a, b []string) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}
-
-func TestLineSplitter(t *testing.T) {
-	tests := []struct {
-		name    string
-		chunks  []string
-		want    []string
-		flushed []string
-		commit  int64 // before the flush
-	}{
-		{"lines in one chunk", []string{"a\nbb\n"}, []string{"a", "bb"}, nil, 5},
-		{"a line over chunks", []string{"he", "llo\nwor", "ld\n"}, []string{"hello", "world"}, nil, 12},
-		{"crlf", []string{"a\r\n\r\n"}, []string{"a", ""}, nil, 5},
-		{"partial at the end", []string{"a\nrest"}, []string{"a"}, []string{"rest"}, 2},
-		{"long line", []string{strings.Repeat("é", maxLogLine) + "\nz\n"}, []string{strings.Repeat("é", maxLogLine/2) + " …[truncated: line of 131072 bytes]", "z"}, nil, 2*maxLogLine + 3},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var s lineSplitter
-			var got []string
-			for _, c := range tt.chunks {
-				s.feed([]byte(c), func(l string) { got = append(got, l) })
-			}
-			if !slices.Equal(got, tt.want) || s.committed != tt.commit {
-				t.Errorf("lines %q committed %d, want %q %d", got, s.committed, tt.want, tt.commit)
-			}
-			got = nil
-			s.flush(func(l string) { got = append(got, l) })
-			if !slices.Equal(got, tt.flushed) {
-				t.Errorf("flushed %q, want %q", got, tt.flushed)
-			}
-		})
-	}
-}
-
 func TestTaskSpec(t *testing.T) {
 	as := api.TaskAssignment{ID: "shop_api.1", App: "/shop/api", Ports: []int{31000, 31001},
 		Run: api.RunSpec{Cmd: "./api", Mem: 256, CPUs: 0.5, User: "www", Network: "bridge", Image: "shop/api:1",
@@ -680,91 +590,5 @@ func TestSupervisorCommand(t *testing.T) {
 	os.Chmod(small, 0o755)
 	if got := supervisorCommand(self); !slices.Equal(got, []string{small}) {
 		t.Errorf("with corral-supervisor: %q", got)
-	}
-}
-
-// tailFiles runs a logTail over sandbox until ended is closed and returns
-// the messages reported.
-func tailFiles(t *testing.T, dir, sandbox string, during func(got func() []string)) []string {
-	t.Helper()
-	rep := &reports{}
-	b := newLogBatcher(rep.add, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	bdone := make(chan struct{})
-	go func() { b.run(ctx); close(bdone) }()
-	tail := &logTail{task: "t.1", app: "/a", node: "n", dir: dir, batcher: b, now: time.Now, log: slog.New(slog.DiscardHandler)}
-	ended := make(chan struct{})
-	tdone := make(chan struct{})
-	go func() { tail.followFiles(ctx, sandbox, ended); close(tdone) }()
-	got := func() []string {
-		es, _ := rep.logs(t)
-		var out []string
-		for _, e := range es {
-			out = append(out, e.Stream+":"+e.Message)
-		}
-		return out
-	}
-	during(got)
-	close(ended)
-	<-tdone
-	cancel()
-	<-bdone
-	return got()
-}
-
-func appendFile(t *testing.T, path, s string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-}
-
-// TestLogTailRotation follows exec output files through their rotation to
-// <file>.1, and across restarts of the tail (the agent's).
-func TestLogTailRotation(t *testing.T) {
-	dir := t.TempDir()
-	sb := filepath.Join(dir, "sandbox")
-	os.Mkdir(sb, 0o755)
-	out := filepath.Join(sb, "stdout")
-	rotate := func(rest string) {
-		// As the supervisor's rotatingFile: the old file is complete when
-		// renamed; the new one starts empty.
-		os.Rename(out, out+".1")
-		appendFile(t, out, rest)
-	}
-	appendFile(t, out, "a\nb\n")
-	appendFile(t, filepath.Join(sb, "stderr"), "oops\n")
-	got := tailFiles(t, dir, sb, func(got func() []string) {
-		eventually(t, "a and b", func() bool { return len(got()) == 3 })
-		appendFile(t, out, "c\n") // not read before the rotation
-		rotate("d\n")
-		eventually(t, "c and d", func() bool { return len(got()) == 5 })
-	})
-	if want := []string{"stdout:a", "stdout:b", "stderr:oops", "stdout:c", "stdout:d"}; !slices.Equal(got, want) {
-		t.Errorf("first tail: %q, want %q", got, want)
-	}
-
-	// The agent restarts: a new tail goes on where the old one stopped,
-	// also when the file was rotated meanwhile.
-	appendFile(t, out, "e\n")
-	rotate("f\n")
-	got = tailFiles(t, dir, sb, func(got func() []string) {
-		eventually(t, "e and f", func() bool { return len(got()) == 2 })
-	})
-	if want := []string{"stdout:e", "stdout:f"}; !slices.Equal(got, want) {
-		t.Errorf("after a restart: %q, want %q", got, want)
-	}
-	appendFile(t, out, "g\n")
-	got = tailFiles(t, dir, sb, func(got func() []string) {
-		eventually(t, "g", func() bool { return len(got()) == 1 })
-	})
-	if want := []string{"stdout:g"}; !slices.Equal(got, want) {
-		t.Errorf("after a second restart: %q, want %q", got, want)
 	}
 }
