@@ -36,7 +36,7 @@ type marathonBackend interface {
 }
 
 // marathonAPI serves Marathon's /v2 REST API (apps, tasks, deployments,
-// info) over the cluster core, so Marathon clients and deploy scripts work
+// info, leader) over the cluster core, so Marathon clients and deploy scripts work
 // unchanged. Bodies and answers are Marathon's JSON (package marathon);
 // errors are Marathon's {"message", "details"} rather than the API's
 // {"error", "fields"}, except for authentication and role failures, which
@@ -74,6 +74,7 @@ func (m *marathonAPI) routes(a *httpapi.API) {
 	a.Handle("GET /v2/deployments", api.RoleViewer, m.listDeployments)
 	a.Handle("DELETE /v2/deployments/{id}", api.RoleOperator, m.cancelDeployment)
 	a.Handle("GET /v2/info", api.RoleViewer, m.getInfo)
+	a.Handle("GET /v2/leader", api.RoleViewer, m.getLeader)
 }
 
 // v2AppAction splits the path tail of /v2/apps/... into the app id (with a
@@ -572,6 +573,15 @@ func (m *marathonAPI) cancelDeployment(w http.ResponseWriter, r *http.Request, c
 
 func (m *marathonAPI) getInfo(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
 	return httpapi.JSON(w, http.StatusOK, marathon.Info(m.info))
+}
+
+// getLeader answers GET /v2/leader: the leader's host:port, or 404 when
+// none is known.
+func (m *marathonAPI) getLeader(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
+	if m.info.Leader == "" {
+		return v2Error(w, http.StatusNotFound, "There is no leader")
+	}
+	return httpapi.JSON(w, http.StatusOK, map[string]string{"leader": m.info.Leader})
 }
 
 func v2NotFound(err error) bool {

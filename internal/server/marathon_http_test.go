@@ -586,6 +586,11 @@ func TestV2InfoAndAuth(t *testing.T) {
 		t.Errorf("info: %d %v", status, body)
 	}
 
+	status, _, body = call(t, srv, "view", "GET", "/v2/leader", "")
+	if status != 200 || !reflect.DeepEqual(body, map[string]any{"leader": "corral-1:7700"}) {
+		t.Errorf("leader: %d %v", status, body)
+	}
+
 	tests := []struct {
 		token, method, path, body string
 		want                      int
@@ -629,3 +634,53 @@ func TestV2AppAction(t *testing.T) {
 
 // The cluster core serves the /v2 API.
 var _ marathonBackend = (*Server)(nil)
+
+func TestV2MergeApp(t *testing.T) {
+	one := 1
+	docker := api.AppSpec{ID: "/shop/web", RunSpec: api.RunSpec{Driver: api.DriverDocker, Image: "shop/web:1", Network: api.NetworkHost,
+		Ports: []api.PortSpec{{Name: "http", Port: 8080}}}, Instances: &one}
+	bridge := api.AppSpec{ID: "/shop/web", RunSpec: api.RunSpec{Driver: api.DriverDocker, Image: "shop/web:1", Network: api.NetworkBridge,
+		Ports: []api.PortSpec{{Name: "http", ContainerPort: 80}}}, Instances: &one}
+	exec := api.AppSpec{ID: "/shop/api", RunSpec: api.RunSpec{Cmd: "./api", Fetch: []api.FetchSpec{{URI: "https://example.com/a.tgz"}},
+		Ports: []api.PortSpec{{Name: "http"}}}, Instances: &one}
+	tests := []struct {
+		name  string
+		cur   api.AppSpec
+		patch string
+		check func(s api.AppSpec) bool
+	}{
+		{"a new image keeps the fixed port", docker, `{"container": {"type": "DOCKER", "docker": {"image": "shop/web:2"}}}`,
+			func(s api.AppSpec) bool {
+				return s.Image == "shop/web:2" && len(s.Ports) == 1 && s.Ports[0].Port == 8080 && s.Ports[0].Name == "http"
+			}},
+		{"a switch to bridge drops the port definitions", docker,
+			`{"container": {"type": "DOCKER", "docker": {"image": "shop/web:2", "network": "BRIDGE", "portMappings": [{"containerPort": 80, "hostPort": 0}]}}}`,
+			func(s api.AppSpec) bool {
+				return s.Network == api.NetworkBridge && len(s.Ports) == 1 && s.Ports[0].ContainerPort == 80
+			}},
+		{"a bridged app scales", bridge, `{"instances": 3}`,
+			func(s api.AppSpec) bool {
+				return s.Count() == 3 && s.Network == api.NetworkBridge && len(s.Ports) == 1 && s.Ports[0].ContainerPort == 80
+			}},
+		{"the older ports replace port definitions", exec, `{"ports": [0, 0], "requirePorts": false}`,
+			func(s api.AppSpec) bool { return len(s.Ports) == 2 && s.Ports[0].Name == "" }},
+		{"the older uris replace fetch", exec, `{"uris": ["https://example.com/b.tgz"]}`,
+			func(s api.AppSpec) bool { return len(s.Fetch) == 1 && s.Fetch[0].URI == "https://example.com/b.tgz" }},
+		{"null keeps the field", exec, `{"cmd": null, "mem": 64}`,
+			func(s api.AppSpec) bool { return s.Cmd == "./api" && s.Mem == 64 && len(s.Fetch) == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec, err := v2Spec(v2MergeApp(tt.cur, []byte(tt.patch)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(spec) {
+				t.Errorf("merged spec %+v", spec)
+			}
+		})
+	}
+	if got := string(v2MergeApp(exec, []byte(`[1]`))); got != `[1]` {
+		t.Errorf("a body that is not an object is kept: %s", got)
+	}
+}
