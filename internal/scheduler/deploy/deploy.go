@@ -155,6 +155,7 @@ type run struct {
 	orphan  map[string][]ref // their tasks
 	st      *scheduler.State // built on first use
 	stErr   error
+	last    *appRun // the app of the previous task schedTask looked at
 }
 
 // ref is a task record with where its node stands.
@@ -276,17 +277,31 @@ func (r *run) state() (*scheduler.State, error) {
 // task without an app).
 func (r *run) schedTask(t *api.Task) scheduler.Task {
 	st := scheduler.Task{ID: t.ID, App: t.App, Node: t.Node, Ports: t.Ports, Started: t.StartedAt}
+	var spec *api.AppSpec
+	a := r.last
+	if a == nil || a.app.Spec.ID != t.App {
+		a = r.apps[t.App]
+		r.last = a
+	}
+	if a != nil {
+		spec = a.app.specOf(t.Version)
+	}
 	switch t.State {
 	case api.TaskStaging, api.TaskStarting:
 		st.Status = scheduler.TaskStaging
+	case api.TaskRunning:
+		if spec != nil && len(spec.HealthChecks) > 0 {
+			// Not known healthy yet: scale down takes it before ready ones.
+			st.Status = scheduler.TaskStaging
+		}
 	case api.TaskUnhealthy:
 		st.Status = scheduler.TaskUnhealthy
 	}
-	if t.CPUs != 0 || t.Mem != 0 || t.Disk != 0 {
+	switch {
+	case t.CPUs != 0 || t.Mem != 0 || t.Disk != 0:
 		st.Resources = scheduler.Resources{CPUs: t.CPUs, MemMiB: t.Mem, DiskMiB: t.Disk}
-	} else if a := r.apps[t.App]; a != nil {
-		s := a.app.specOf(t.Version)
-		st.Resources = scheduler.Resources{CPUs: s.CPUs, MemMiB: s.Mem, DiskMiB: s.Disk}
+	case spec != nil:
+		st.Resources = scheduler.Resources{CPUs: spec.CPUs, MemMiB: spec.Mem, DiskMiB: spec.Disk}
 	}
 	return st
 }

@@ -197,6 +197,21 @@ func TestScale(t *testing.T) {
 	})
 }
 
+func TestScaleDownNotYetHealthyFirst(t *testing.T) {
+	// With health checks, a running task is not known healthy: it goes
+	// before a healthy one, even an older one before a newer.
+	app := testApp("/a", 1, 1, 1)
+	app.Spec.HealthChecks = []api.HealthCheck{{Protocol: api.ProtocolTCP}}
+	app.Spec.Defaults()
+	s := newSim(t, testNodes(2), app)
+	s.addTasks(app, "a", "c1", 2, api.TaskHealthy)
+	s.tasks["a-0"].State = api.TaskRunning
+	out := s.step()
+	if got := killIDs(out); !slices.Equal(got, []string{"a-0"}) {
+		t.Errorf("kills %v, want [a-0]", got)
+	}
+}
+
 func TestDelay(t *testing.T) {
 	b := api.Backoff{Initial: api.Duration(time.Second), Factor: 1.15, Max: api.Duration(5 * time.Minute)}
 	tests := []struct {

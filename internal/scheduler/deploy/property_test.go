@@ -82,9 +82,13 @@ func playRandom(t *testing.T, seed uint64, total map[string]int) {
 			if len(a.Spec.Constraints) > 0 {
 				node = nodes[2*rng.IntN(len(nodes)/2)].Name
 			}
+			state := states[rng.IntN(len(states))]
+			if state == api.TaskUnhealthy && len(a.Spec.HealthChecks) == 0 {
+				state = api.TaskRunning // only health checks make a task unhealthy
+			}
 			s.add(api.Task{
 				ID: fmt.Sprintf("%s-init-%d", a.Spec.ID[1:], j), App: a.Spec.ID, Config: []string{"c0", "c1"}[rng.IntN(2)], Version: 1,
-				Node: node, State: states[rng.IntN(len(states))], StagedAt: t0.Add(-time.Hour), StartedAt: t0.Add(-time.Hour),
+				Node: node, State: state, StagedAt: t0.Add(-time.Hour), StartedAt: t0.Add(-time.Hour),
 				CPUs: 0.1, Mem: 32,
 			})
 		}
@@ -294,7 +298,8 @@ func (s *sim) agent(rng *rand.Rand, chaos bool) {
 			tk.State = api.TaskUnhealthy
 			tk.Health = []api.TaskHealth{{FirstSuccess: t0, ConsecutiveFailures: 3, LastFailureCause: "connection refused"}}
 		case tk.State == api.TaskUnhealthy && !chaos:
-			// Left alone, the reconciler kills it for its health.
+			// Its checks keep failing: the reconciler kills it.
+			tk.Health = []api.TaskHealth{{ConsecutiveFailures: 3, LastFailureCause: "connection refused"}}
 		}
 	}
 }
