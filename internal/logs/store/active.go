@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"corral/internal/api"
 	"corral/internal/logs/query"
@@ -26,27 +27,33 @@ type active struct {
 	bytes  int64   // bytes in the log file
 	offs   []int64 // chunk<<32 | offset in chunk, of each ordinal's frame
 	times  []int64 // Unix ns of each ordinal
-	// The in-memory index: a token's 64-bit hash picks its posting list.
-	// Two tokens with one hash would share a list, a superset that Match
-	// filters; toks keeps the first token of each list for globs and
-	// comparisons and for sealing.
-	seed  maphash.Seed
-	tokIx map[uint64]int32
-	toks  []string
-	lists [][]uint32
+	// The in-memory index: a token's 64-bit hash picks its shard (one per
+	// index worker, filled in parallel) and its posting list there. Two
+	// tokens with one hash would share a list, a superset that Match
+	// filters; toks keeps the first token of each list for globs,
+	// comparisons and sealing.
+	seed   maphash.Seed
+	shards []shard
 	// sorted is true while times are non-decreasing in arrival order.
 	sorted     bool
 	minT, maxT int64
 	lastAppend int64 // Unix ns, by the store's clock
 }
 
-func newActive(seq uint64, path string, f *os.File) *active {
-	return &active{seq: seq, path: path, f: f, seed: maphash.MakeSeed(), tokIx: make(map[uint64]int32), sorted: true}
+// shard is one part of an active segment's index.
+type shard struct {
+	tokIx map[uint64]int32
+	toks  []string
+	lists [][]uint32
+	key   []byte // scratch for building tokens
 }
 
-// tokenizer builds index tokens without allocating for tokens already known.
-type tokenizer struct {
-	key []byte
+func newActive(seq uint64, path string, f *os.File, workers int) *active {
+	a := &active{seq: seq, path: path, f: f, seed: maphash.MakeSeed(), shards: make([]shard, max(workers, 1)), sorted: true}
+	for i := range a.shards {
+		a.shards[i].tokIx = make(map[uint64]int32)
+	}
+	return a
 }
 
 // fieldToken is the index token of a field's exact value.
@@ -82,66 +89,84 @@ func frameIn(chunks [][]byte, off int64) []byte {
 	return c[o:end]
 }
 
-// index adds the record at packed offset off with entry e to the index.
-func (a *active) index(e *api.LogEntry, off int64, tk *tokenizer) {
-	ord := uint32(len(a.offs))
-	t := e.Time.UnixNano()
-	if len(a.times) == 0 {
-		a.minT, a.maxT = t, t
-	} else {
-		if t < a.times[len(a.times)-1] {
-			a.sorted = false
+// index adds entries, whose records are at packed offsets offs, to the
+// segment: each shard in its own goroutine.
+func (a *active) index(entries []api.LogEntry, offs []int64) {
+	base := uint32(len(a.offs))
+	for i := range entries {
+		t := entries[i].Time.UnixNano()
+		if len(a.times) == 0 {
+			a.minT, a.maxT = t, t
+		} else {
+			if t < a.times[len(a.times)-1] {
+				a.sorted = false
+			}
+			a.minT, a.maxT = min(a.minT, t), max(a.maxT, t)
 		}
-		a.minT, a.maxT = min(a.minT, t), max(a.maxT, t)
+		a.times = append(a.times, t)
 	}
-	a.offs = append(a.offs, off)
-	a.times = append(a.times, t)
+	a.offs = append(a.offs, offs...)
+	n := uint64(len(a.shards))
+	if n == 1 {
+		a.shards[0].index(a.seed, entries, base, 0, 1)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range a.shards {
+		wg.Go(func() { a.shards[k].index(a.seed, entries, base, uint64(k), n) })
+	}
+	wg.Wait()
+}
+
+// index adds the tokens of entries whose hash is k modulo n.
+func (sh *shard) index(seed maphash.Seed, entries []api.LogEntry, base uint32, k, n uint64) {
+	var ord uint32
 	add := func(tok []byte) {
-		h := maphash.Bytes(a.seed, tok)
-		i, ok := a.tokIx[h]
-		if !ok {
-			a.tokIx[h] = int32(len(a.lists))
-			a.toks = append(a.toks, string(tok))
-			a.lists = append(a.lists, []uint32{ord})
+		h := maphash.Bytes(seed, tok)
+		if h%n != k {
 			return
 		}
-		if l := a.lists[i]; l[len(l)-1] != ord {
-			a.lists[i] = append(l, ord)
+		i, ok := sh.tokIx[h]
+		if !ok {
+			sh.tokIx[h] = int32(len(sh.lists))
+			sh.toks = append(sh.toks, string(tok))
+			sh.lists = append(sh.lists, []uint32{ord})
+			return
+		}
+		if l := sh.lists[i]; l[len(l)-1] != ord {
+			sh.lists[i] = append(l, ord)
 		}
 	}
 	field := func(name, value string) {
 		if value == "" {
 			return
 		}
-		tk.key = append(append(append(tk.key[:0], name...), 0), value...)
-		add(tk.key)
+		sh.key = append(append(append(sh.key[:0], name...), 0), value...)
+		add(sh.key)
 	}
-	field("node", e.Node)
-	field("source", e.Source)
-	field("app", e.App)
-	field("task", e.Task)
-	field("stream", e.Stream)
-	field("level", e.Level)
-	for k, v := range e.Fields {
-		field(k, v)
+	for i := range entries {
+		e := &entries[i]
+		ord = base + uint32(i)
+		field("node", e.Node)
+		field("source", e.Source)
+		field("app", e.App)
+		field("task", e.Task)
+		field("stream", e.Stream)
+		field("level", e.Level)
+		for k, v := range e.Fields {
+			field(k, v)
+		}
+		sh.key = query.EachWord(e.Message, sh.key, add)
 	}
-	tk.key = query.EachWord(e.Message, tk.key, add)
-}
-
-// snapshot is a consistent read-only view of an active segment.
-type snapshot struct {
-	a     *active
-	buf   []byte
-	offs  []int64
-	times []int64
-	n     int
 }
 
 // lookup returns the ordinals holding token tok. Call with the partition
 // locked; the returned slice is not written to afterwards below its length.
 func (a *active) lookup(tok string) []uint32 {
-	if i, ok := a.tokIx[maphash.String(a.seed, tok)]; ok {
-		return a.lists[i]
+	h := maphash.String(a.seed, tok)
+	sh := &a.shards[h%uint64(len(a.shards))]
+	if i, ok := sh.tokIx[h]; ok {
+		return sh.lists[i]
 	}
 	return nil
 }
@@ -149,9 +174,12 @@ func (a *active) lookup(tok string) []uint32 {
 // prefix calls fn for every token starting with p. Call with the partition
 // locked.
 func (a *active) prefix(p string, accept func(tok string) bool, add func(post []uint32)) {
-	for i, tok := range a.toks {
-		if strings.HasPrefix(tok, p) && accept(tok) {
-			add(a.lists[i])
+	for k := range a.shards {
+		sh := &a.shards[k]
+		for i, tok := range sh.toks {
+			if strings.HasPrefix(tok, p) && accept(tok) {
+				add(sh.lists[i])
+			}
 		}
 	}
 }
@@ -182,19 +210,26 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 		times[pos] = a.times[ord]
 	}
 	offs[n] = int64(len(data))
-	ti := make([]int32, len(a.toks))
-	for i := range ti {
-		ti[i] = int32(i)
+	type tokRef struct {
+		tok  string
+		list []uint32
 	}
-	sort.Slice(ti, func(i, j int) bool { return a.toks[ti[i]] < a.toks[ti[j]] })
-	toks := make([]string, len(ti))
+	var refs []tokRef
 	postings := 0
-	for i, t := range ti {
-		toks[i] = a.toks[t]
-		postings += len(a.lists[t])
+	for k := range a.shards {
+		sh := &a.shards[k]
+		for i, tok := range sh.toks {
+			refs = append(refs, tokRef{tok, sh.lists[i]})
+			postings += len(sh.lists[i])
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].tok < refs[j].tok })
+	toks := make([]string, len(refs))
+	for i := range refs {
+		toks[i] = refs[i].tok
 	}
 	idx := encodeIndex(toks, func(k int) []uint32 {
-		l := a.lists[ti[k]]
+		l := refs[k].list
 		if a.sorted {
 			return l
 		}

@@ -34,8 +34,9 @@ func nginxEntries(start time.Time, n int, seed int64) []api.LogEntry {
 	for i := range out {
 		ts := start.Add(time.Duration(i) * time.Millisecond)
 		if i%100 == 7 {
-			out[i] = api.LogEntry{Time: ts, Node: fmt.Sprintf("node%d", i%5), Source: "task", App: fmt.Sprintf("shop/api%d", i%10),
-				Task: fmt.Sprintf("shop-api%d.%d", i%10, i%3), Stream: "stdout", Level: "info",
+			app := (i / 100) % 10
+			out[i] = api.LogEntry{Time: ts, Node: fmt.Sprintf("node%d", i%5), Source: "task", App: fmt.Sprintf("shop/api%d", app),
+				Task: fmt.Sprintf("shop-api%d.%d", app, (i/1000)%3), Stream: "stdout", Level: "info",
 				Message: fmt.Sprintf("handled request id=%d in %dms", r.Int63(), r.Intn(900))}
 			continue
 		}
@@ -173,7 +174,7 @@ func benchStore(b *testing.B) (*Store, int) {
 	if os.Getenv("CORRAL_BENCH_LOGS_10M") == "1" {
 		n = 10_000_000
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("corral-logs-bench-%d", n))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("corral-logs-bench-v2-%d", n))
 	done := filepath.Join(dir, "complete")
 	if _, err := os.Stat(done); err != nil {
 		os.RemoveAll(dir)

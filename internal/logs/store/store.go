@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ type Options struct {
 	// SealIdle seals an active segment that had no append for this long when
 	// Enforce runs (default 5 minutes).
 	SealIdle time.Duration
+	// IndexWorkers index each batch in parallel, each a share of the
+	// tokens (default: GOMAXPROCS, at most 4).
+	IndexWorkers int
 	// NoSync skips the fsync of each Append (tests and benchmarks of the
 	// index only: an acknowledged batch may be lost on power failure).
 	NoSync bool
@@ -129,6 +133,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 64 << 20
+	}
+	if opts.IndexWorkers <= 0 {
+		opts.IndexWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if opts.SealIdle <= 0 {
 		opts.SealIdle = 5 * time.Minute
@@ -233,12 +240,13 @@ func (s *Store) recoverLog(p *partition, seq uint64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("log store: %w", err)
 	}
-	a := newActive(seq, path, nil)
-	var tk tokenizer
-	var e api.LogEntry
+	a := newActive(seq, path, nil, 1)
+	var entries []api.LogEntry
+	var offs []int64
 	off := int64(0)
 	for off < int64(len(b)) {
 		payload, next, err := frameAt(b, off, true)
+		var e api.LogEntry
 		if err == nil {
 			err = decodeRecord(payload, &e)
 		}
@@ -246,9 +254,11 @@ func (s *Store) recoverLog(p *partition, seq uint64) (bool, error) {
 			s.log.Warn("cut torn log", "path", path, "offset", off, "bytes", int64(len(b))-off)
 			break
 		}
-		a.index(&e, a.add(b[off:next]), &tk)
+		entries = append(entries, e)
+		offs = append(offs, a.add(b[off:next]))
 		off = next
 	}
+	a.index(entries, offs)
 	if len(a.offs) == 0 {
 		return false, os.Remove(path)
 	}
@@ -357,7 +367,7 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 			return fmt.Errorf("log store: %w", err)
 		}
 		syncDir(p.dir)
-		p.act = newActive(seq, path, f)
+		p.act = newActive(seq, path, f, s.opts.IndexWorkers)
 	}
 	a := p.act
 	est := 0
@@ -384,12 +394,13 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 			return fmt.Errorf("log store: sync %s: %w", a.path, err)
 		}
 	}
-	var tk tokenizer
+	offs := make([]int64, len(entries))
 	start := 0
 	for i := range entries {
-		a.index(&entries[i], a.add(buf[start:ends[i]]), &tk)
+		offs[i] = a.add(buf[start:ends[i]])
 		start = ends[i]
 	}
+	a.index(entries, offs)
 	a.lastAppend = s.now().UnixNano()
 	if len(a.offs) >= s.opts.SegmentEntries || a.bytes >= s.opts.SegmentBytes {
 		return s.seal(p)

@@ -116,9 +116,14 @@ func searchAll(t *testing.T, s *Store, q Query) []api.LogEntry {
 }
 
 var segmentSizes = []struct {
-	name string
-	n    int
-}{{"sealed segments of 7", 7}, {"one active segment", 1 << 18}}
+	name    string
+	n       int
+	workers int
+}{
+	{"sealed segments of 7", 7, 2},
+	{"one active segment", 1 << 18, 3},
+	{"one active segment, one index worker", 1 << 18, 1},
+}
 
 func TestSearchTerms(t *testing.T) {
 	all := sample(t0, 200, 0)
@@ -133,7 +138,7 @@ func TestSearchTerms(t *testing.T) {
 	}
 	for _, sz := range segmentSizes {
 		t.Run(sz.name, func(t *testing.T) {
-			s := open(t, t.TempDir(), func(o *Options) { o.SegmentEntries = sz.n })
+			s := open(t, t.TempDir(), func(o *Options) { o.SegmentEntries = sz.n; o.IndexWorkers = sz.workers })
 			for i := 0; i < len(all); i += 50 {
 				if err := s.Append(context.Background(), all[i:i+50]); err != nil {
 					t.Fatal(err)
