@@ -45,8 +45,8 @@
 // Each call, for each app:
 //
 //  1. New tasks beyond n are killed, chosen by scheduler.ScaleDown among the
-//     new tasks (unhealthy and staging first, then the newest; constraint
-//     breakers before).
+//     new tasks: constraint breakers, unhealthy tasks, then staging tasks
+//     and running tasks not yet known healthy, then the newest.
 //  2. Old tasks that are not ready are killed: they count for nothing the
 //     strategy protects, and their resources go to the new tasks.
 //  3. Old ready tasks are killed while more than minReady tasks (old and
@@ -118,10 +118,10 @@
 // not ended, and only when some app has to place or scale down: a steady
 // state only classifies tasks. ReconcileApps looks only at the apps given
 // (and their dependencies) but still places against every task. At 10,000
-// nodes and 100,000 tasks a steady pass costs about 40 ms of CPU and the
-// first pass of a 1,000-instance upgrade about 200 ms (130 ms through
+// nodes and 100,000 tasks a steady pass costs 30-40 ms of CPU and the first
+// pass of a 1,000-instance upgrade 170-210 ms (130-160 ms through
 // ReconcileApps), most of it building the State (BenchmarkSteadyState,
-// BenchmarkRollingUpgrade1000). Everything is deterministic for given
+// BenchmarkRollingUpgrade1000, measured on a shared, loaded machine). Everything is deterministic for given
 // inputs: apps and tasks are handled in id order (tasks given sorted by id
 // are not sorted again) and task ids come from Input.NewID.
 package deploy
