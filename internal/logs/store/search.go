@@ -273,7 +273,41 @@ func (s *Store) prepare(q Query) (*query.Query, int64, int64, error) {
 	if !q.Until.IsZero() {
 		until = q.Until.UnixNano()
 	}
+	since, until = timeBounds(root(pq), since, until)
 	return pq, since, until, nil
+}
+
+// timeBounds narrows [since, until) by the time comparisons that the whole
+// query requires (terms of the top-level AND).
+func timeBounds(e *query.Expr, since, until int64) (int64, int64) {
+	if e == nil {
+		return since, until
+	}
+	terms := []*query.Expr{e}
+	if e.Op == query.OpAnd {
+		terms = e.Children
+	}
+	for _, c := range terms {
+		if c.Op != query.OpTerm || c.Term.Kind != query.KindCompare || c.Term.Field != "time" {
+			continue
+		}
+		b := c.Term.TimeBound()
+		switch c.Term.Cmp {
+		case ">=":
+			since = max(since, b)
+		case ">":
+			if b < math.MaxInt64 {
+				since = max(since, b+1)
+			}
+		case "<":
+			until = min(until, b)
+		case "<=":
+			if b < math.MaxInt64 {
+				until = min(until, b+1)
+			}
+		}
+	}
+	return since, until
 }
 
 // Search returns the newest entries matching q, a page of q.Limit at a

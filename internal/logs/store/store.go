@@ -310,13 +310,21 @@ func (s *Store) partitionFor(t int64) (*partition, error) {
 
 // Append stores entries durably: when it returns nil, every entry is in an
 // fsynced log file and visible to Search, and live tails have been handed
-// the matching ones. Entries go to the partitions of their times, in order.
+// the matching ones. Entries go to the partitions of their times, in order;
+// an entry without a time gets the store's clock (set in the slice). A
+// batch spanning partitions is committed partition by partition: after an
+// error, a resent batch may store the first part twice.
 func (s *Store) Append(ctx context.Context, entries []api.LogEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	for i := range entries {
+		if entries[i].Time.IsZero() {
+			entries[i].Time = s.now()
+		}
 	}
 	span := int64(s.opts.Partition)
 	// Most batches fall in one partition; group by partition otherwise.

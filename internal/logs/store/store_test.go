@@ -467,3 +467,60 @@ func TestConcurrentAppendSearch(t *testing.T) {
 		t.Errorf("%d entries after concurrent appends, want %d", len(got), want)
 	}
 }
+
+func TestIdleSealAndZeroTime(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, t.TempDir(), func(o *Options) { o.Now = c.now; o.SealIdle = time.Minute })
+	es := sample(t0, 10, 0)
+	es[3].Time = time.Time{}
+	if err := s.Append(context.Background(), es); err != nil {
+		t.Fatal(err)
+	}
+	if !es[3].Time.Equal(t0) {
+		t.Errorf("entry without a time got %v, want the clock's %v", es[3].Time, t0)
+	}
+	c.set(t0.Add(30 * time.Second))
+	if err := s.Enforce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ActiveEntries != 10 {
+		t.Fatalf("after 30 s idle: %+v, want 10 active entries", st)
+	}
+	c.set(t0.Add(2 * time.Minute))
+	if err := s.Enforce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ActiveEntries != 0 || st.Entries != 10 || st.Segments != 1 {
+		t.Fatalf("after 2 min idle: %+v, want 10 entries sealed in one segment", st)
+	}
+	got := searchAll(t, s, Query{Text: "time>=2026-11-25T10:00:05Z"})
+	if want := expect(es, "time>=2026-11-25T10:00:05Z", time.Time{}, time.Time{}); !slices.Equal(messages(got), messages(want)) || len(got) != 5 {
+		t.Errorf("time query: %q, want %q (5)", messages(got), messages(want))
+	}
+}
+
+func TestTailLagged(t *testing.T) {
+	s := open(t, t.TempDir(), nil)
+	ctx := context.Background()
+	block := make(chan struct{})
+	started := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.tailStarted(ctx, nil, func(api.LogEntry) error { <-block; return nil }, started)
+	}()
+	<-started
+	// The reader takes the first batch and blocks; tailBuffer more fill its
+	// queue; the next one overflows it.
+	for i := range tailBuffer + 2 {
+		if err := s.Append(ctx, sample(t0, 1, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(block)
+	if err := <-errc; !errors.Is(err, ErrTailLagged) {
+		t.Errorf("Tail = %v, want ErrTailLagged", err)
+	}
+	if st := s.Stats(); st.TailLagged != 1 {
+		t.Errorf("TailLagged = %d, want 1", st.TailLagged)
+	}
+}
