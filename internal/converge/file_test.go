@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -361,5 +362,30 @@ func TestCanceledRunSkipsTheRest(t *testing.T) {
 	}
 	if got, want := statuses(rep), "exec[x]=changed file[/a]=skipped"; got != want || !strings.Contains(rep.Error, "context canceled") {
 		t.Errorf("statuses %s, error %q", got, rep.Error)
+	}
+}
+
+func TestRunLockFile(t *testing.T) {
+	env, _ := testEnv(t)
+	env.LockFile = "/var/lib/corral/converge.lock"
+	res := decodeJSON(t, `[{"file": {"path": "/a", "content": "a"}}]`)
+	if _, err := NewRunner().Run(context.Background(), env, res); err != nil {
+		t.Fatal(err)
+	}
+	// Another process's lock (another open file description here).
+	f, err := os.Open(filepath.Join(env.Root, "var/lib/corral/converge.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRunner().Run(context.Background(), env, res); !errors.Is(err, ErrBusy) {
+		t.Errorf("run while locked: %v, want ErrBusy", err)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if _, err := NewRunner().Run(context.Background(), env, res); err != nil {
+		t.Errorf("run after unlock: %v", err)
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"corral/internal/api"
@@ -55,6 +57,10 @@ type Env struct {
 	// BackupDir keeps the previous versions of replaced files
 	// (/var/lib/corral/backup when empty; under Root like every path).
 	BackupDir string
+	// LockFile, when set, is locked (flock) for the run, so that runs in
+	// other processes (an agent and a `corral converge` from a shell) take
+	// turns too: /var/lib/corral/converge.lock on a machine.
+	LockFile string
 	// DryRun checks every resource and reports what would change, with
 	// diffs, changing nothing.
 	DryRun bool
@@ -143,55 +149,6 @@ func (e *Env) redact(s string) string {
 	return s
 }
 
-// Status is how a resource came out of a run.
-type Status string
-
-// Statuses of a resource in a report.
-const (
-	StatusUpToDate Status = "up-to-date" // nothing to change
-	StatusChanged  Status = "changed"    // changed (or, dry, would change)
-	StatusFailed   Status = "failed"
-	StatusSkipped  Status = "skipped" // not looked at: an earlier resource failed
-)
-
-// ResourceResult is one resource (or one delayed notification) in a report.
-type ResourceResult struct {
-	Type string `json:"type"`
-	Name string `json:"name"`
-	// Action is the notification's action ("restart") for notifications.
-	Action   string        `json:"action,omitempty"`
-	Status   Status        `json:"status"`
-	Diff     string        `json:"diff,omitempty"`
-	Note     string        `json:"note,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Ignored  bool          `json:"ignored,omitempty"` // failed with ignore_failure
-	Duration time.Duration `json:"duration"`
-}
-
-// Totals counts the resources of a report by status.
-type Totals struct {
-	UpToDate int `json:"up_to_date"`
-	Changed  int `json:"changed"`
-	Failed   int `json:"failed"`
-	Skipped  int `json:"skipped"`
-}
-
-// Report is what one run did (or, dry, would do).
-type Report struct {
-	Started       time.Time        `json:"started"`
-	Duration      time.Duration    `json:"duration"`
-	DryRun        bool             `json:"dry_run,omitempty"`
-	Resources     []ResourceResult `json:"resources"`
-	Notifications []ResourceResult `json:"notifications,omitempty"`
-	Totals        Totals           `json:"totals"`
-	// Error says why the run stopped early or what failed at its end; "" when
-	// every resource and notification converged (ignored failures aside).
-	Error string `json:"error,omitempty"`
-}
-
-// Failed reports whether the run did not converge.
-func (r *Report) Failed() bool { return r.Error != "" }
-
 // ErrBusy is returned by Runner.Run while another run is in progress.
 var ErrBusy = errors.New("a converge run is already in progress")
 
@@ -219,6 +176,13 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 		return Report{}, ErrBusy
 	}
 	defer r.mu.Unlock()
+	if env.LockFile != "" {
+		unlock, err := lockFile(env.Path(env.LockFile))
+		if err != nil {
+			return Report{}, err
+		}
+		defer unlock()
+	}
 	r.templates.rotate()
 	env.run = &runState{secrets: map[string]bool{}, templates: &r.templates}
 	e := &env
@@ -312,6 +276,26 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 	return rep, nil
 }
 
+// lockFile takes an exclusive flock on path without waiting: ErrBusy when
+// another process holds it.
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s is locked by another process)", ErrBusy, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
 // converge checks one resource (or notification, when check is given) and
 // applies its plan unless the run is dry, returning its redacted result.
 func (e *Env) converge(ctx context.Context, typ, name, action string, p Provider, check func(context.Context) (Plan, error)) (rr ResourceResult) {
@@ -353,26 +337,4 @@ func (e *Env) converge(ctx context.Context, typ, name, action string, p Provider
 	}
 	rr.Status = StatusChanged
 	return rr
-}
-
-// redactedDiff keeps a diff's header lines and the metadata lines (those
-// that do not start with space, + or -) and replaces the content lines.
-func redactedDiff(d string) string {
-	var sb strings.Builder
-	content := false
-	for _, line := range strings.SplitAfter(d, "\n") {
-		switch {
-		case strings.HasPrefix(line, "--- "), strings.HasPrefix(line, "+++ "):
-			sb.WriteString(line)
-		case strings.HasPrefix(line, "@@"), strings.HasPrefix(line, " "), strings.HasPrefix(line, "+"),
-			strings.HasPrefix(line, "-"), strings.HasPrefix(line, `\`):
-			content = true
-		case line != "":
-			sb.WriteString(line)
-		}
-	}
-	if content {
-		sb.WriteString("(content diff redacted: sensitive)\n")
-	}
-	return sb.String()
 }
