@@ -200,6 +200,11 @@ func (s *sealed) postings(i int) []uint32 {
 	return out
 }
 
+// count returns the number of postings of token i.
+func (s *sealed) count(i int) int {
+	return int(binary.LittleEndian.Uint32(s.idx[s.offDict+uint64(i)*dictRecLen+16:]))
+}
+
 // search returns the index of the first token >= tok.
 func (s *sealed) search(tok string) int {
 	return sort.Search(s.ntok, func(i int) bool { return string(s.tokenBytes(i)) >= tok })

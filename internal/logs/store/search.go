@@ -421,16 +421,58 @@ func (s *Store) each(ctx context.Context, q Query, timeOnly bool, fn func(t int6
 
 // Count counts the entries matching q by the value of field (built-in or
 // parsed), most frequent first (ties by value), at most top buckets (0: all).
-// Entries without the field are not counted.
+// Entries without the field, or with an empty value, are not counted.
+//
+// In a sealed segment inside the time range, when the index decides the
+// query alone, the field's tokens are counted without reading any record.
 func (s *Store) Count(ctx context.Context, q Query, field string, top int) ([]Bucket, error) {
-	counts := map[string]int64{}
-	err := s.each(ctx, q, false, func(_ int64, e *api.LogEntry) {
-		if v, ok := query.FieldValue(e, field); ok {
-			counts[v]++
-		}
-	})
+	pq, since, until, err := s.prepare(q)
 	if err != nil {
 		return nil, err
+	}
+	ps, release, err := s.acquire(since, until)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	counts := map[string]int64{}
+	var e api.LogEntry
+	indexed := field != "message" && field != "time"
+	for _, v := range views(ps, pq, since, until) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if v.sg != nil && indexed && v.minT >= since && v.maxT < until {
+			c := plan(v.sg, root(pq))
+			if c.exact {
+				countTokens(v.sg, c, field, counts)
+				continue
+			}
+		}
+		list, exact := v.order(pq)
+		for n, pos := range list {
+			if n&4095 == 4095 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			if t := v.time(pos); t < since || t >= until {
+				continue
+			}
+			p := v.record(pos)
+			if p == nil {
+				return nil, fmt.Errorf("log store: segment %016x: %w", v.seq, errCorrupt)
+			}
+			if err := decodeRecord(p, &e); err != nil {
+				return nil, fmt.Errorf("log store: segment %016x: %w", v.seq, err)
+			}
+			if !exact && !query.Match(pq, &e) {
+				continue
+			}
+			if val, ok := query.FieldValue(&e, field); ok && val != "" {
+				counts[val]++
+			}
+		}
 	}
 	out := make([]Bucket, 0, len(counts))
 	for k, n := range counts {
@@ -446,6 +488,41 @@ func (s *Store) Count(ctx context.Context, q Query, field string, top int) ([]Bu
 		out = out[:top]
 	}
 	return out, nil
+}
+
+// countTokens adds, for every value of field in the segment, how many of
+// the candidates hold it.
+func countTokens(sg *sealed, c cand, field string, counts map[string]int64) {
+	var bm []uint64
+	if !c.all {
+		if len(c.list) == 0 {
+			return
+		}
+		bm = make([]uint64, (sg.n+63)/64)
+		for _, p := range c.list {
+			bm[p>>6] |= 1 << (p & 63)
+		}
+	}
+	prefix := field + "\x00"
+	for i := sg.search(prefix); i < sg.ntok; i++ {
+		tok := sg.tokenBytes(i)
+		if !strings.HasPrefix(string(tok), prefix) {
+			break
+		}
+		var n int64
+		if bm == nil {
+			n = int64(sg.count(i))
+		} else {
+			for _, p := range sg.postings(i) {
+				if bm[p>>6]&(1<<(p&63)) != 0 {
+					n++
+				}
+			}
+		}
+		if n > 0 {
+			counts[string(tok[len(prefix):])] += n
+		}
+	}
 }
 
 // Histogram counts the entries matching q in buckets of step from q.Since

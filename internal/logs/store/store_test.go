@@ -169,11 +169,30 @@ func TestCounts(t *testing.T) {
 	all := sample(t0, 200, 0)
 	// Independently: 200 entries, statuses cycle by i%3: 200 for i%3==0
 	// (67 of 0..199), 404 for i%3==1 (67), 500 for i%3==2 (66).
-	s := open(t, t.TempDir(), func(o *Options) { o.SegmentEntries = 64 })
-	if err := s.Append(context.Background(), all); err != nil {
+	for _, seg := range []int{64, 1 << 18} {
+		t.Run(fmt.Sprintf("segments of %d", seg), func(t *testing.T) { testCounts(t, all, seg) })
+	}
+}
+
+func testCounts(t *testing.T, all []api.LogEntry, seg int) {
+	s := open(t, t.TempDir(), func(o *Options) { o.SegmentEntries = seg })
+	for i := 0; i < len(all); i += 10 {
+		if err := s.Append(context.Background(), all[i:i+10]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A phrase is decided by Match, not by the index alone: 20 entries
+	// (i%10 == 0) say "upstream timeout"; their statuses by i%3 over
+	// i = 0,10,...,190: i%3 == 0 for i = 0,30,...,180 (7), == 1 for
+	// 10,40,...,190 (7), == 2 for 20,50,...,170 (6).
+	got, err := s.Count(context.Background(), Query{Text: `"upstream timeout"`}, "status", 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Count(context.Background(), Query{}, "status", 0)
+	if want := []Bucket{{Key: "200", Count: 7}, {Key: "404", Count: 7}, {Key: "500", Count: 6}}; !slices.Equal(got, want) {
+		t.Errorf("Count(phrase by status) = %v, want %v", got, want)
+	}
+	got, err = s.Count(context.Background(), Query{}, "status", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
