@@ -139,14 +139,17 @@ func (r *taskRunner) start(ctx context.Context) error {
 		r.broken[id] = true
 	}
 	for _, s := range r.cfg.Drivers.recover(ctx, r.log) {
-		rec := recs[s.h.TaskID]
-		if rec != nil && rec.Handle != nil {
-			continue
+		id := s.h.TaskID
+		switch rec := recs[id]; {
+		case r.broken[id]:
+		case rec == nil:
+			r.strays[id] = s
+		case rec.Handle == nil && rec.Final == nil:
+			// The agent stopped after the start and before it saved the
+			// handle: this is the task.
+			h := s.h
+			rec.Handle = &h
 		}
-		if r.broken[s.h.TaskID] {
-			continue
-		}
-		r.strays[s.h.TaskID] = s
 	}
 	r.wg.Go(func() { r.monitor.Run(ctx) })
 	r.wg.Go(func() { r.logs.run(ctx) })
@@ -219,7 +222,9 @@ func (r *taskRunner) apply(assignments map[string]api.TaskAssignment, synced boo
 		}
 		select {
 		case <-t.done:
-			r.remove(t)
+			if t.reported() {
+				r.remove(t)
+			}
 		default:
 			r.kill(t, reasonUnassigned, false)
 		}
@@ -383,7 +388,10 @@ func (r *taskRunner) sendStatus(st api.TaskStatus) {
 // ends, reports how it ended, and has the driver release it. It returns
 // early when the runner's ctx ends (the task keeps running).
 func (r *taskRunner) lifecycle(t *runTask, fresh bool) {
-	defer close(t.done)
+	defer func() {
+		close(t.done) // before endOf: apply or endOf removes it, not neither
+		r.endOf(t)
+	}()
 	ctx := r.ctx
 	t.mu.Lock()
 	t.status = api.TaskStatus{ID: t.id, App: t.rec.Assignment.App}
@@ -401,25 +409,16 @@ func (r *taskRunner) lifecycle(t *runTask, fresh bool) {
 				r.destroy(ctx, t, drv)
 			}
 		}
-		r.endOf(t)
 		return
 	}
 	if rec.Handle == nil && !fresh {
-		// The agent stopped between the record and the handle.
-		r.mu.Lock()
-		s, ok := r.strays[t.id]
-		delete(r.strays, t.id)
-		r.mu.Unlock()
-		if !ok {
-			r.finish(ctx, t, driver.Status{}, api.TaskFailed, reasonInterrupted)
-			return
-		}
-		h := s.h
-		t.mu.Lock()
-		t.rec.Handle = &h
-		err := r.saveLocked(t)
-		t.mu.Unlock()
-		if err != nil {
+		// The agent stopped between the record and the start, or the
+		// driver lost the task since.
+		r.finish(ctx, t, driver.Status{}, api.TaskFailed, reasonInterrupted)
+		return
+	}
+	if !fresh {
+		if err := r.save(t); err != nil { // the handle start found
 			r.log.Warn("record a task's handle", "task", t.id, "err", err)
 		}
 	}
@@ -651,7 +650,6 @@ func (r *taskRunner) finish(ctx context.Context, t *runTask, st driver.Status, s
 	if drv != nil && t.rec.Handle != nil {
 		r.destroy(ctx, t, drv)
 	}
-	r.endOf(t)
 }
 
 // destroy has the driver release an ended task, and records that.
@@ -677,9 +675,16 @@ func (r *taskRunner) destroy(ctx context.Context, t *runTask, drv driver.Driver)
 func (r *taskRunner) endOf(t *runTask) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.assigned[t.id]; r.synced && !ok {
+	if _, ok := r.assigned[t.id]; r.synced && !ok && t.reported() {
 		r.remove(t)
 	}
+}
+
+// reported says whether the task's end is reported.
+func (t *runTask) reported() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rec.Final != nil
 }
 
 // errNoDriver is the reason of a task whose driver the node does not have.

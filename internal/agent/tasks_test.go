@@ -127,9 +127,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // waitState waits until task id's last reported state is state.
 func (r *reports) waitState(t testing.TB, id, state string) api.TaskStatus {
 	t.Helper()
-	eventually(t, fmt.Sprintf("task %s %s (reported: %v)", id, state, r.states(t, id)), func() bool {
-		return r.last(t, id).State == state
-	})
+	deadline := time.Now().Add(20 * time.Second)
+	for r.last(t, id).State != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for task %s %s (reported: %v)", id, state, r.states(t, id))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return r.last(t, id)
 }
 
@@ -459,7 +463,7 @@ func TestTaskHealth(t *testing.T) {
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	check := func(proto string, fails int) api.HealthCheck {
 		return api.HealthCheck{Protocol: proto, Path: "/health", GracePeriod: api.Duration(time.Millisecond),
-			Interval: api.Duration(30 * time.Millisecond), Timeout: api.Duration(30 * time.Millisecond), MaxConsecutiveFailures: fails}
+			Interval: api.Duration(200 * time.Millisecond), Timeout: api.Duration(200 * time.Millisecond), MaxConsecutiveFailures: fails}
 	}
 	web := mockTask("web.1", "forever")
 	web.Ports = []int{port}
@@ -590,5 +594,65 @@ func TestSupervisorCommand(t *testing.T) {
 	os.Chmod(small, 0o755)
 	if got := supervisorCommand(self); !slices.Equal(got, []string{small}) {
 		t.Errorf("with corral-supervisor: %q", got)
+	}
+}
+
+// TestTaskKillWhileStarting kills a task whose start waits on a fetch.
+func TestTaskKillWhileStarting(t *testing.T) {
+	n := newTestNode(t)
+	n.cleanupTasks(t)
+	asked := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		asked <- struct{}{}
+		<-req.Context().Done() // never answers
+	}))
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	r, _ := n.runner(t)
+	as := execTask("slow.1", "true")
+	as.Run.Fetch = []api.FetchSpec{{URI: srv.URL + "/app.tgz"}}
+	r.apply(assigned(as), true)
+	<-asked
+	as.Desired, as.KillReason = api.DesiredKill, "deployment canceled"
+	r.apply(assigned(as), true)
+	st := n.rep.waitState(t, as.ID, api.TaskKilled)
+	if st.Reason != "deployment canceled" || st.ExitCode != nil {
+		t.Errorf("status %+v, want killed before it ran", st)
+	}
+	if got, want := n.rep.states(t, as.ID), []string{api.TaskStarting, api.TaskKilled}; !slices.Equal(got, want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+}
+
+// TestTaskInterruptedStart: the agent stopped after recording a task and
+// before its driver handle was saved.
+func TestTaskInterruptedStart(t *testing.T) {
+	n := newTestNode(t)
+	md := mock.New(mock.Options{Node: n.mock})
+	started := mockTask("started.1", "forever") // the driver got to start it
+	lost := mockTask("lost.1", "forever")       // it did not
+	for _, as := range []api.TaskAssignment{started, lost} {
+		d := filepath.Join(n.dir, "tasks", as.ID)
+		os.MkdirAll(d, 0o755)
+		b, _ := json.Marshal(taskRecord{Assignment: as})
+		os.WriteFile(filepath.Join(d, taskRecordFile), b, 0o600)
+	}
+	if _, err := md.Start(context.Background(), driver.Spec{ID: started.ID, Cmd: "forever"}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := n.runner(t)
+	r.apply(assigned(started, lost), true)
+	n.rep.waitState(t, started.ID, api.TaskRunning)
+	st := n.rep.waitState(t, lost.ID, api.TaskFailed)
+	if st.Reason != reasonInterrupted {
+		t.Errorf("lost: %+v", st)
+	}
+	for _, id := range []string{started.ID, lost.ID} {
+		if slices.Contains(n.rep.states(t, id), api.TaskStarting) {
+			t.Errorf("%s started again: %v", id, n.rep.states(t, id))
+		}
+	}
+	if hs, _ := md.Recover(context.Background()); len(hs) != 1 {
+		t.Errorf("mock tasks %v, want only %s", hs, started.ID)
 	}
 }
