@@ -12,8 +12,9 @@ import (
 )
 
 // directorySpec is `directory: {path, mode, owner, group, recursive,
-// ensure}`. Recursive creates missing parents (with the same mode and
-// owner) and, with ensure: absent, removes a directory that is not empty.
+// ensure}`. Recursive creates missing parents (mode 0755, owned by the
+// agent's user: mode and owner are the last directory's, as chef does) and,
+// with ensure: absent, removes a directory that is not empty.
 type directorySpec struct {
 	Path      string `json:"path"`
 	Mode      string `json:"mode"`
@@ -102,16 +103,8 @@ func (s *directorySpec) Check(ctx context.Context, e *Env) (Plan, error) {
 	}
 	return Plan{Changed: true, Diff: strings.Join(lines, "\n") + "\n", Apply: func(ctx context.Context) error {
 		for i := len(missing) - 1; i >= 0; i-- {
-			d := e.Path(missing[i])
-			mode := m.mode
-			if !m.hasMode {
-				mode = 0o755
-			}
-			if err := os.Mkdir(d, mode.Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := os.Mkdir(e.Path(missing[i]), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("create directory %s: %w", missing[i], err)
-			}
-			if err := applyMeta(d, m); err != nil {
-				return err
 			}
 		}
 		return applyMeta(p, m)

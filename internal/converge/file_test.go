@@ -71,10 +71,10 @@ func TestConvergeTwice(t *testing.T) {
 			name: "directory recursive",
 			res:  `[{"directory": {"path": "/srv/app/releases", "mode": "0750", "recursive": true}}]`,
 			check: func(t *testing.T, root string) {
-				for _, d := range []string{"srv", "srv/app", "srv/app/releases"} {
+				for d, mode := range map[string]fs.FileMode{"srv": 0o755, "srv/app": 0o755, "srv/app/releases": 0o750} {
 					fi, err := os.Stat(filepath.Join(root, d))
-					if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
-						t.Errorf("%s: %v %v", d, fi, err)
+					if err != nil || !fi.IsDir() || fi.Mode().Perm() != mode {
+						t.Errorf("%s: %v %v, want mode %v", d, fi, err, mode)
 					}
 				}
 			},
@@ -387,5 +387,32 @@ func TestRunLockFile(t *testing.T) {
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	if _, err := NewRunner().Run(context.Background(), env, res); err != nil {
 		t.Errorf("run after unlock: %v", err)
+	}
+}
+
+// TestDryRunWithUserToBeCreated: a file owned by a user that an earlier
+// resource would create reports the owner instead of failing.
+func TestDryRunWithUserToBeCreated(t *testing.T) {
+	env, _ := testEnv(t)
+	mustWrite(t, filepath.Join(env.Root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n")
+	mustWrite(t, filepath.Join(env.Root, "etc/group"), "root:x:0:\n")
+	env.Exec = &fakeRunner{}
+	env.DryRun = true
+	res := decodeJSON(t, `[
+		{"user": {"name": "deploy"}},
+		{"file": {"path": "/etc/app.conf", "content": "x\n", "owner": "deploy", "group": "deploy"}}
+	]`)
+	rep := run(t, env, res)
+	if got := statuses(rep); got != "user[deploy]=changed file[/etc/app.conf]=changed" {
+		t.Fatalf("%s %s", got, rep.Error)
+	}
+	if got, want := rep.Resources[1].Diff, "create /etc/app.conf\nowner deploy (not a user yet)\ngroup deploy (not a group yet)\n"; !strings.HasPrefix(got, want) {
+		t.Errorf("diff %q, want prefix %q", got, want)
+	}
+	env.DryRun = false
+	env.Exec = &fakeRunner{} // useradd does nothing here: the owner stays unknown
+	rep = run(t, env, res)
+	if got := rep.Resources[1].Error; got != `owner: user "deploy" not found` {
+		t.Errorf("real run error %q", got)
 	}
 }

@@ -113,7 +113,7 @@ func (e *Env) lookupID(file, name string) (int, error) {
 		if file == "group" {
 			what = "group"
 		}
-		return 0, fmt.Errorf("no %s %q", what, name)
+		return 0, fmt.Errorf("%s %q %w", what, name, errNoID)
 	}
 	return id, nil
 }
@@ -174,7 +174,13 @@ type meta struct {
 	uid, gid int // -1: leave
 	owner    string
 	group    string
+	// missing names an owner or group that does not exist yet: in a dry
+	// run an earlier user or group resource would have created it.
+	missing []string
 }
+
+// errNoID is a user or group name that is not in passwd or group.
+var errNoID = errors.New("not found")
 
 // resolveMeta resolves owner and group names.
 func (e *Env) resolveMeta(modeStr, owner, group string) (meta, error) {
@@ -187,10 +193,18 @@ func (e *Env) resolveMeta(modeStr, owner, group string) (meta, error) {
 		m.hasMode = true
 	}
 	if m.uid, err = e.lookupID("passwd", owner); err != nil {
-		return m, fmt.Errorf("owner: %w", err)
+		if !e.DryRun || !errors.Is(err, errNoID) {
+			return m, fmt.Errorf("owner: %w", err)
+		}
+		m.uid = -1
+		m.missing = append(m.missing, "owner "+owner+" (not a user yet)")
 	}
 	if m.gid, err = e.lookupID("group", group); err != nil {
-		return m, fmt.Errorf("group: %w", err)
+		if !e.DryRun || !errors.Is(err, errNoID) {
+			return m, fmt.Errorf("group: %w", err)
+		}
+		m.gid = -1
+		m.missing = append(m.missing, "group "+group+" (not a group yet)")
 	}
 	return m, nil
 }
@@ -198,7 +212,7 @@ func (e *Env) resolveMeta(modeStr, owner, group string) (meta, error) {
 // metaDiff lists what differs between fi (nil when the path is missing) and
 // the wanted metadata, one "mode 0600 -> 0644" line each.
 func (e *Env) metaDiff(fi fs.FileInfo, m meta) []string {
-	var out []string
+	out := append([]string(nil), m.missing...)
 	if fi == nil {
 		if m.hasMode {
 			out = append(out, "mode "+octal(m.mode))
