@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"corral/internal/api"
 	"corral/internal/httpapi"
+	"corral/internal/marathon"
 	"corral/internal/scheduler/jobs"
 	"corral/internal/store"
 )
@@ -54,6 +57,16 @@ func notFound(kind, id string) error {
 func (s *Server) handleScheduler(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
 	c := s.cluster
 	return httpapi.JSON(w, http.StatusOK, api.SchedulerStatus{Leader: c.leaderID.Load().(string), Leading: c.leader.Load()})
+}
+
+// marathonInfo is what GET /v2/info says of this server.
+func (s *Server) marathonInfo() marathon.InfoParams {
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(s.cfg.HTTPAddr)
+	p, _ := strconv.Atoi(port)
+	return marathon.InfoParams{Version: s.cfg.Version, Elected: s.cluster.leader.Load(), Leader: s.cluster.leaderID.Load().(string),
+		FrameworkID: s.ca.Fingerprint(), Hostname: host, HTTPPort: p, HA: len(s.cfg.EtcdEndpoints) > 0,
+		LocalPortMin: 31000, LocalPortMax: 32000}
 }
 
 // ---- apps

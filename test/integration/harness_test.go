@@ -328,6 +328,9 @@ type ServerOptions struct {
 	MaxBodyBytes      int64         // default the server's
 	EtcdEndpoints     []string      // external etcd; default embedded
 	Args              []string      // more flags
+	// ShareFrom is the data dir of a server whose cluster key (and admin
+	// token file) this one shares: servers of one cluster on one etcd.
+	ShareFrom string
 }
 
 // Server is a `corral server` process on loopback ports chosen up front, so
@@ -382,6 +385,20 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	args = append(args, opts.Args...)
 	if err := os.MkdirAll(s.Home, 0o700); err != nil {
 		t.Fatal(err)
+	}
+	if opts.ShareFrom != "" {
+		if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"cluster.key", "admin.token"} {
+			b, err := os.ReadFile(filepath.Join(opts.ShareFrom, f))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(s.Dir, f), b, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	s.proc = newProc(t, "server", base, childEnv(s.Home), args)
 	s.proc.start()
