@@ -59,7 +59,8 @@ func (r OSRunner) Run(ctx context.Context, c Command) (CommandResult, error) {
 		cmd.Env = append(os.Environ(), c.Env...)
 	}
 	if c.UID != nil || c.GID != nil {
-		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
+		// No supplementary groups: the caller's (root's) are not kept.
+		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Groups: []uint32{}}
 		if c.UID != nil {
 			cred.Uid = *c.UID
 		}
@@ -78,7 +79,11 @@ func (r OSRunner) Run(ctx context.Context, c Command) (CommandResult, error) {
 	res := CommandResult{Output: out.String()}
 	var ee *exec.ExitError
 	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 0:
+	case err == nil:
+		return res, nil
+	case errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil:
+		// It exited; something it started keeps the output open.
+		res.ExitCode = cmd.ProcessState.ExitCode()
 		return res, nil
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()

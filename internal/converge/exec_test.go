@@ -181,3 +181,17 @@ func TestHostsBlockReplaced(t *testing.T) {
 		}
 	}
 }
+
+func TestOSRunnerAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running a command as another user needs root")
+	}
+	uid := uint32(65534)
+	res, err := OSRunner{}.Run(t.Context(), Command{Path: "sh", Args: []string{"-c", "id -u; id -G"}, UID: &uid, GID: &uid, Dir: "/"})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if res.Output != "65534\n65534\n" {
+		t.Errorf("id says %q: want only uid and group 65534", res.Output)
+	}
+}

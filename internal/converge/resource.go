@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Resource is one entry of a node's resource list: a type ("file"), the name
@@ -51,7 +52,7 @@ func ParseNotification(s string) (Notification, error) {
 	}
 	rest := strings.TrimSpace(s)
 	for range 2 {
-		rest = strings.TrimSpace(rest[strings.IndexAny(rest, " \t"):])
+		rest = strings.TrimSpace(rest[strings.IndexFunc(rest, unicode.IsSpace):])
 	}
 	return Notification{Action: f[0], Type: f[1], Name: rest}, nil
 }

@@ -84,6 +84,7 @@ func TestParseNotification(t *testing.T) {
 	}{
 		{"restart service nginx", Notification{"restart", "service", "nginx"}},
 		{"  run exec  warm the cache ", Notification{"run", "exec", "warm the cache"}},
+		{"reload\nservice\tnginx", Notification{"reload", "service", "nginx"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseNotification(tt.in)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -92,7 +93,12 @@ func (s *sysctlSpec) Check(ctx context.Context, e *Env) (Plan, error) {
 		}
 		if fp.Changed {
 			lines = append(lines, strings.TrimSuffix(fp.Diff, "\n"))
-			steps = append(steps, fp.Apply)
+			steps = append(steps, func(ctx context.Context) error {
+				if err := os.MkdirAll(filepath.Dir(e.Path(s.confPath())), 0o755); err != nil {
+					return fmt.Errorf("persist %s: %w", s.Key, err)
+				}
+				return fp.Apply(ctx)
+			})
 		}
 	}
 	if len(steps) == 0 {
