@@ -200,9 +200,21 @@ func TestAppScaleWait(t *testing.T) {
 	done := placed
 	done.State, done.Finished = api.DeploymentSucceeded, testNow.Add(90*time.Second)
 	answerSeq(f, "GET /api/v1/deployments/shop_api.v5", waiting, waiting, placed, done)
+	seq := f.answers["GET /api/v1/deployments/shop_api.v5"]
+	polls := 0
+	f.answers["GET /api/v1/deployments/shop_api.v5"] = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		polls++
+		if polls == 1 { // not picked up by the scheduler yet
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(api.Error{Message: `deployment "shop_api.v5" does not exist`})
+			return
+		}
+		seq(w, r, body)
+	}
 
 	r := runCLI(t, "", nil, "app", "scale", "/shop/api", "6", "--wait", "--poll-interval", "1ms", "--addr", srv.URL)
 	want := "app /shop/api scales to 6: deployment shop_api.v5 started (scale v4 → v5)\n" +
+		"  waiting for the scheduler to start it\n" +
 		"  4/6 healthy, 1 starting; waiting: 1 instance cannot be placed: needs 256 MiB\n" +
 		"  6/6 healthy\n" +
 		"deployment shop_api.v5 succeeded after 1m\n"
@@ -212,8 +224,8 @@ func TestAppScaleWait(t *testing.T) {
 	if b := string(f.bodies["POST /api/v1/apps/shop/api/scale"]); strings.TrimSpace(b) != `{"instances":6}` {
 		t.Errorf("scale body %s", b)
 	}
-	if n := strings.Count(strings.Join(f.seen, "\n"), "GET /api/v1/deployments/shop_api.v5"); n != 4 {
-		t.Errorf("polled %d times, want 4: %v", n, f.seen)
+	if n := strings.Count(strings.Join(f.seen, "\n"), "GET /api/v1/deployments/shop_api.v5"); n != 5 {
+		t.Errorf("polled %d times, want 5: %v", n, f.seen)
 	}
 
 	// A replaced deployment exits 1.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -96,22 +97,32 @@ func (a *app) started(ctx context.Context, c *client.Client, d api.Deployment, w
 	return nil
 }
 
+// maxUnknownPolls is how many times in a row --wait polls a deployment
+// the server does not know yet before it gives up.
+const maxUnknownPolls = 30
+
 // waitDeployment polls deployment id every interval until it no longer
 // runs, writing a progress line to w whenever its progress or what it waits
 // for changes, and returns it as it ended.
 func (a *app) waitDeployment(ctx context.Context, c *client.Client, id string, interval time.Duration, w io.Writer) (api.Deployment, error) {
 	last := ""
-	for {
+	for unknown := 0; ; {
 		d, err := c.Deployment(ctx, id)
-		if err != nil {
+		var line string
+		switch {
+		case api.StatusOf(err) == http.StatusNotFound && unknown < maxUnknownPolls:
+			// The id is given before the scheduler picks the change up.
+			unknown++
+			line = "  waiting for the scheduler to start it"
+		case err != nil:
 			return d, err
-		}
-		if d.State != api.DeploymentRunning {
+		case d.State != api.DeploymentRunning:
 			return d, nil
-		}
-		line := "  " + deploymentProgress(d)
-		if d.Waiting != "" {
-			line += "; waiting: " + d.Waiting
+		default:
+			line = "  " + deploymentProgress(d)
+			if d.Waiting != "" {
+				line += "; waiting: " + d.Waiting
+			}
 		}
 		if line != last {
 			fmt.Fprintln(w, line)

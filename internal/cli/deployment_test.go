@@ -87,3 +87,20 @@ func TestDeploymentCancel(t *testing.T) {
 		t.Errorf("cancel unknown: exit %d %q", r.code, r.stderr)
 	}
 }
+
+func TestDeploymentWaitUnknown(t *testing.T) {
+	f, srv := newFakeAPI(t)
+	f.json("POST /api/v1/apps/shop/api/restart", 200, api.Deployment{ID: "shop_api.v4.r1", App: "/shop/api", Kind: api.DeployRestart, Version: 4, FromVersion: 4})
+	f.json("GET /api/v1/deployments/shop_api.v4.r1", 404, api.Error{Message: `deployment "shop_api.v4.r1" does not exist`})
+
+	r := runCLI(t, "", nil, "app", "restart", "/shop/api", "--wait", "--poll-interval", "1ms", "--addr", srv.URL)
+	if r.code != 1 || r.stderr != "Error: deployment \"shop_api.v4.r1\" does not exist\n" {
+		t.Errorf("exit %d %q", r.code, r.stderr)
+	}
+	if n := strings.Count(strings.Join(f.seen, "\n"), "GET /api/v1/deployments/shop_api.v4.r1"); n != maxUnknownPolls+1 {
+		t.Errorf("polled %d times, want %d", n, maxUnknownPolls+1)
+	}
+	if strings.Count(r.stdout, "waiting for the scheduler") != 1 {
+		t.Errorf("stdout %q", r.stdout)
+	}
+}
