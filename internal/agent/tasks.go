@@ -44,6 +44,10 @@ import (
 // assignment stays.
 const taskSandboxTTL = 24 * time.Hour
 
+// taskOutputWait bounds how long the end of a task waits for the rest of
+// its output to be spooled before it is reported.
+const taskOutputWait = 30 * time.Second
+
 // taskRunnerConfig configures a taskRunner.
 type taskRunnerConfig struct {
 	Dir     string // the task directories: <data>/tasks
@@ -193,7 +197,7 @@ func (r *taskRunner) apply(assignments map[string]api.TaskAssignment, synced boo
 		if as.Desired != api.DesiredRun && as.Desired != api.DesiredKill || r.broken[id] {
 			continue
 		}
-		if s, ok := r.strays[id]; ok && synced {
+		if s, ok := r.strays[id]; ok {
 			// Started by an earlier agent that lost its record: adopt it.
 			delete(r.strays, id)
 			r.adopt(as, s)
@@ -414,7 +418,11 @@ func (r *taskRunner) lifecycle(t *runTask, fresh bool) {
 	if rec.Handle == nil && !fresh {
 		// The agent stopped between the record and the start, or the
 		// driver lost the task since.
-		r.finish(ctx, t, driver.Status{}, api.TaskFailed, reasonInterrupted)
+		state, reason := api.TaskFailed, reasonInterrupted
+		if rec.KillReason != "" {
+			state, reason = api.TaskKilled, rec.KillReason
+		}
+		r.finish(ctx, t, driver.Status{}, state, reason)
 		return
 	}
 	if !fresh {
@@ -530,8 +538,10 @@ func (r *taskRunner) watch(ctx context.Context, t *runTask) {
 		}
 	}
 	close(t.ended)
-	select { // the output first, then the end
+	select { // the output first, then the end (unless it takes long)
 	case <-tailDone:
+	case <-time.After(taskOutputWait):
+		r.log.Warn("task output still being read; reporting its end", "task", t.id)
 	case <-ctx.Done():
 		return
 	}
