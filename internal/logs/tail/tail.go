@@ -14,6 +14,27 @@
 // like `tail -F`), unless Options.FromBeginning is set (Filebeat's
 // behaviour). Every file found after that, created while the agent runs or
 // while it was stopped, is read from its beginning.
+//
+// A followed file (one device+inode) goes through these states:
+//
+//	found by a pattern ──► following ──► rotated ──► closed
+//	                        │    ▲   path gone or     drained and idle for
+//	                        └────┘   another inode    CloseRotated; its
+//	             shrank or its first bytes changed    checkpoint entry goes
+//	             (copytruncate): the copy next to it
+//	             is read from the old offset, the
+//	             file again from 0
+//
+// Lines are lost only where no tailer can see them: what a writer adds
+// between logrotate's copy and its truncate (logrotate's own window), a
+// file rotated and removed or compressed before the tailer saw it (two
+// rotations within one Poll, or while the agent is stopped without
+// delaycompress), or a file truncated and refilled past the old offset with
+// the same first KiB. Lines are sent twice when the agent dies between
+// acknowledging a batch and the next checkpoint write (at most Checkpoint's
+// worth), or when a pattern also matches the rotated copies (app.log*): a
+// copytruncate copy then looks like a new file. Patterns should name the
+// live files only, as with Filebeat.
 package tail
 
 import (
