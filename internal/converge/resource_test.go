@@ -1,6 +1,7 @@
 package converge
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -92,4 +93,25 @@ func TestParseNotification(t *testing.T) {
 			t.Errorf("ParseNotification(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(`[{"file": {"path": "/etc/motd", "content": "hi\n", "mode": "0644", "notify": ["restart service x"]}}, {"service": {"name": "x"}}]`)
+	f.Add(`[{"package": {"name": ["curl", "htop"]}}, {"cron": {"name": "b", "schedule": "@daily", "command": "x", "checkin": "c"}}]`)
+	f.Add(`[{"hosts": null}, {"sysctl": {"name": "vm.swappiness", "value": 10}}, {"exec": {"command": "x", "returns": [0, 2]}}]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var list []map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &list) != nil {
+			return
+		}
+		res, err := DecodeResources(list)
+		if err != nil {
+			return
+		}
+		for _, r := range res {
+			if r.provider == nil || r.Name != r.provider.Name() {
+				t.Fatalf("%s: provider %v", r.ID(), r.provider)
+			}
+		}
+	})
 }
