@@ -12,8 +12,9 @@ import (
 // purge, update}`: Debian packages installed with apt-get (or, with source,
 // a .deb installed with dpkg), or removed. Version pins one package to an
 // exact version (downgrading if needed). Under a root other than / the
-// package database of the root is used and only source installs are
-// possible.
+// tools are pointed at it (dpkg --root; apt-get -o RootDir and
+// DPkg::Chroot-Directory, which need a Debian tree there, as debootstrap
+// makes).
 type packageSpec struct {
 	Names   stringList `json:"name"`
 	Version string     `json:"version"`
@@ -159,15 +160,12 @@ func (s *packageSpec) apply(ctx context.Context, e *Env, todo []string) error {
 		if s.Purge {
 			verb = "purge"
 		}
-		c = Command{Path: "apt-get", Args: append([]string{verb, "-y", "-q"}, todo...), Env: noninteractive}
+		c = e.aptGet(append([]string{verb, "-y", "-q"}, todo...)...)
 	case s.Source != "":
 		c = dpkg("--force-confdef", "--force-confold", "--install", e.Path(s.Source))
 	default:
-		if !e.onMachine() {
-			return fmt.Errorf("apt-get cannot install under root %s: give source, a .deb", e.Root)
-		}
 		if s.Update {
-			if _, err := e.mustRun(ctx, Command{Path: "apt-get", Args: []string{"update", "-q"}, Env: noninteractive}); err != nil {
+			if _, err := e.mustRun(ctx, e.aptGet("update", "-q")); err != nil {
 				return err
 			}
 		}
@@ -182,8 +180,16 @@ func (s *packageSpec) apply(ctx context.Context, e *Env, todo []string) error {
 			}
 			args = append(args, n)
 		}
-		c = Command{Path: "apt-get", Args: args, Env: noninteractive}
+		c = e.aptGet(args...)
 	}
 	_, err := e.mustRun(ctx, c)
 	return err
+}
+
+// aptGet is an apt-get command, pointed at the root.
+func (e *Env) aptGet(args ...string) Command {
+	if !e.onMachine() {
+		args = append([]string{"-o", "RootDir=" + e.Root, "-o", "DPkg::Chroot-Directory=" + e.Root}, args...)
+	}
+	return Command{Path: "apt-get", Args: args, Env: []string{"DEBIAN_FRONTEND=noninteractive"}}
 }
