@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -293,7 +294,11 @@ func (m *marathonAPI) getApp(w http.ResponseWriter, r *http.Request, c httpapi.C
 		return m.fail(w, err, v2UnknownApp(id))
 	}
 	if action == "tasks" {
-		return httpapi.JSON(w, http.StatusOK, marathon.TasksResponse{Tasks: v2Tasks(st.Tasks, map[int64]time.Time{st.Version: st.UpdatedAt})})
+		ts := v2Tasks(st.Tasks, map[int64]time.Time{st.Version: st.UpdatedAt})
+		if v2WantsText(r) {
+			return v2TasksText(w, []api.AppStatus{st}, ts)
+		}
+		return httpapi.JSON(w, http.StatusOK, marathon.TasksResponse{Tasks: ts})
 	}
 	tasks, failure := v2Embeds(r, "app")
 	return httpapi.JSON(w, http.StatusOK, struct {
@@ -544,7 +549,48 @@ func (m *marathonAPI) listTasks(w http.ResponseWriter, r *http.Request, _ httpap
 			}
 		}
 	}
+	if v2WantsText(r) {
+		return v2TasksText(w, sts, out)
+	}
 	return httpapi.JSON(w, http.StatusOK, marathon.TasksResponse{Tasks: out})
+}
+
+// v2WantsText reports whether a tasks request asks for Marathon's text
+// format (Accept: text/plain, as haproxy-marathon-bridge sends it).
+func v2WantsText(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/plain") && !strings.Contains(accept, "application/json")
+}
+
+// v2TasksText writes Marathon's text/plain task list: for every port of
+// every app (by id) a line of the app id with "/" written "_", the port
+// and each running task's host:port, tab-separated. Marathon's second
+// column is the app's service port; Corral has none (discovery is by DNS
+// name), so it is the fixed host port, or 0 for a dynamic one.
+func v2TasksText(w http.ResponseWriter, apps []api.AppStatus, ts []marathon.Task) error {
+	byApp := map[string][]marathon.Task{}
+	for _, t := range ts {
+		if t.State == marathon.TaskRunning {
+			byApp[t.AppID] = append(byApp[t.AppID], t)
+		}
+	}
+	slices.SortFunc(apps, func(a, b api.AppStatus) int { return cmp.Compare(a.Spec.ID, b.Spec.ID) })
+	var b strings.Builder
+	for _, st := range apps {
+		name := strings.ReplaceAll(strings.Trim(st.Spec.ID, "/"), "/", "_")
+		for i, p := range st.Spec.Ports {
+			b.WriteString(name + "\t" + strconv.Itoa(p.Port))
+			for _, t := range byApp[st.Spec.ID] {
+				if i < len(t.Ports) {
+					b.WriteString("\t" + t.Host + ":" + strconv.Itoa(t.Ports[i]))
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func (m *marathonAPI) listDeployments(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {

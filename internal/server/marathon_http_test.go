@@ -684,3 +684,30 @@ func TestV2MergeApp(t *testing.T) {
 		t.Errorf("a body that is not an object is kept: %s", got)
 	}
 }
+
+func TestV2TasksText(t *testing.T) {
+	f, srv := newV2(t)
+	f.tasks = shopAPI().Tasks
+	worker := api.AppStatus{Spec: api.AppSpec{ID: "/ops/worker", RunSpec: api.RunSpec{Cmd: "./work",
+		Ports: []api.PortSpec{{Port: 9000}, {Name: "metrics"}}}}, Version: 1, UpdatedAt: v2Now}
+	f.apps["/ops/worker"] = worker
+	f.tasks = append(f.tasks, api.Task{ID: "ops_worker.1", Kind: api.TaskKindApp, App: "/ops/worker", Version: 1, Node: "db-1",
+		Ports: []int{9000, 31077}, State: api.TaskRunning})
+	for _, tt := range []struct{ path, want string }{
+		{"/v2/tasks", "ops_worker\t9000\tdb-1:9000\nops_worker\t0\tdb-1:31077\nshop_api\t0\tweb-1:31005\n"},
+		{"/v2/apps/shop/api/tasks", "shop_api\t0\tweb-1:31005\n"},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
+		req.Header.Set("Authorization", "Bearer view")
+		req.Header.Set("Accept", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != tt.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			t.Errorf("%s as text: %d %q\n%q, want\n%q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), b, tt.want)
+		}
+	}
+}
