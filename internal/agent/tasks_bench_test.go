@@ -14,6 +14,7 @@ import (
 
 	"corral/internal/api"
 	"corral/internal/driver"
+	"corral/internal/driver/exec"
 	"corral/internal/driver/mock"
 )
 
@@ -104,5 +105,52 @@ func BenchmarkTaskOutput(b *testing.B) {
 		cancel()
 		<-bdone
 		b.StartTimer()
+	}
+}
+
+// BenchmarkSupervisorStart measures the exec driver's Start with the
+// supervisors the agent may use, alternating so both see the same load:
+// `corral supervise` of the binary in CORRAL_BENCH_BINARY, and
+// corral-supervisor when it lies next to it. It skips without the binary:
+//
+//	go build -o /tmp/c/corral ./cmd/corral
+//	go build -o /tmp/c/corral-supervisor ./internal/driver/exec/cmd/corral-supervisor
+//	CORRAL_BENCH_BINARY=/tmp/c/corral go test -run '^$' -bench SupervisorStart ./internal/agent
+func BenchmarkSupervisorStart(b *testing.B) {
+	bin := os.Getenv("CORRAL_BENCH_BINARY")
+	if bin == "" {
+		b.Skip("CORRAL_BENCH_BINARY (a built corral binary) is not set")
+	}
+	cmds := map[string][]string{"corral-supervise": {bin, "supervise"}}
+	if small := supervisorCommand(bin); len(small) == 1 {
+		cmds["corral-supervisor"] = small
+	}
+	const starts = 40
+	for i := 0; i < b.N; i++ {
+		total := map[string]time.Duration{}
+		drivers := map[string]*exec.Driver{}
+		for name, cmd := range cmds {
+			d, err := exec.New(exec.Options{SupervisorCommand: cmd, StateDir: b.TempDir(), Poll: 10 * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			drivers[name] = d
+		}
+		for j := range starts {
+			for name, d := range drivers {
+				spec := driver.Spec{ID: fmt.Sprintf("t%d-%d", i, j), Sandbox: b.TempDir(), Cmd: "true"}
+				t0 := time.Now()
+				h, err := d.Start(context.Background(), spec)
+				total[name] += time.Since(t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d.Wait(context.Background(), h)
+				d.Destroy(context.Background(), h)
+			}
+		}
+		for name, d := range total {
+			b.ReportMetric(float64(d.Microseconds())/1000/starts, "ms/start("+name+")")
+		}
 	}
 }
