@@ -240,6 +240,14 @@ func (e *Env) planFile(rel string, want []byte, manage bool, m meta, keep int, s
 	if fi == nil {
 		fmt.Fprintf(&diff, "create %s\n", rel)
 		from = "/dev/null"
+		if dir := filepath.Dir(rel); dir != "/" {
+			if _, err := os.Stat(e.Path(dir)); err != nil {
+				if !e.DryRun {
+					return Plan{}, fmt.Errorf("directory %s does not exist (a directory resource before this one makes it)", dir)
+				}
+				fmt.Fprintf(&diff, "(directory %s does not exist yet)\n", dir)
+			}
+		}
 	}
 	for _, l := range metaLines {
 		diff.WriteString(l + "\n")

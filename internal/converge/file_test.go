@@ -461,3 +461,18 @@ error: template[/b] failed
 		t.Errorf("verbose text without the up-to-date resources:\n%s", b.String())
 	}
 }
+
+func TestFileWithoutItsDirectory(t *testing.T) {
+	env, _ := testEnv(t)
+	res := decodeJSON(t, `[{"file": {"path": "/srv/app/app.conf", "content": "x\n"}}]`)
+	env.DryRun = true
+	rep := run(t, env, res)
+	if got := rep.Resources[0].Diff; rep.Failed() || !strings.HasPrefix(got, "create /srv/app/app.conf\n(directory /srv/app does not exist yet)\n") {
+		t.Errorf("dry run: %q %s", got, rep.Error)
+	}
+	env.DryRun = false
+	rep = run(t, env, res)
+	if got := rep.Resources[0].Error; got != "directory /srv/app does not exist (a directory resource before this one makes it)" {
+		t.Errorf("error %q", got)
+	}
+}
