@@ -54,6 +54,16 @@ type appState struct {
 	Deployment string    `json:"deployment,omitempty"` // the running one
 	Waiting    string    `json:"waiting,omitempty"`
 	Since      time.Time `json:"since"`
+	// Backoff is the app's crash backoff, kept so a new leader goes on
+	// with it.
+	Backoff *deploy.Backoff `json:"backoff,omitempty"`
+}
+
+// sameAppState compares two app records as stored.
+func sameAppState(a, b appState) bool {
+	ab, _ := json.Marshal(a)
+	bb, _ := json.Marshal(b)
+	return string(ab) == string(bb)
 }
 
 // jobState is the leader's record of a job (store.JobStateKey).
@@ -193,6 +203,11 @@ func (s *Server) lead(ctx context.Context) error {
 	c := s.cluster
 	c.mu.Lock()
 	c.backoff = map[string]deploy.Backoff{}
+	for id, st := range c.appStates() {
+		if st.Backoff != nil {
+			c.backoff[id] = *st.Backoff
+		}
+	}
 	c.compile = map[string]compiledJob{}
 	c.mu.Unlock()
 	watched := append(c.mirrors(), s.nodes, s.alive)

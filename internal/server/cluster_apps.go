@@ -179,7 +179,7 @@ func (s *Server) reconcileApps(ctx context.Context, nodes []scheduler.Node, all 
 	c.mu.Unlock()
 
 	for _, id := range order {
-		if err := s.trackDeployment(ctx, id, specs, states, configs[id], out.Apps[id], now); err != nil {
+		if err := s.trackDeployment(ctx, id, specs, states, configs[id], out.Apps[id], out.Backoff, now); err != nil {
 			return time.Time{}, err
 		}
 	}
@@ -222,7 +222,7 @@ func (s *Server) killOps(kills []killTask, byID map[string]api.Task, now time.Ti
 // are written when they change; a done deployment moves to the history
 // store.
 func (s *Server) trackDeployment(ctx context.Context, id string, specs map[string]appSpec, states map[string]appState,
-	cfg string, rep deploy.AppReport, now time.Time) error {
+	cfg string, rep deploy.AppReport, backoff map[string]deploy.Backoff, now time.Time) error {
 	c := s.cluster
 	st, has := states[id]
 	a, exists := specs[id]
@@ -256,6 +256,9 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 	restart := c.restartCount(id)
 	target := appState{Version: a.Version, Config: cfg, Instances: a.Spec.Count(), Restart: restart, Deployment: st.Deployment,
 		Waiting: rep.Waiting, Since: st.Since}
+	if b, ok := backoff[id]; ok {
+		target.Backoff = &b
+	}
 	changed := !has || st.Version != target.Version || st.Config != target.Config || st.Instances != target.Instances || st.Restart != target.Restart
 	if changed {
 		depID := deploymentID(id, a.Version, restart)
@@ -308,7 +311,7 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 	} else {
 		target.Deployment = ""
 	}
-	if target != st {
+	if !sameAppState(target, st) {
 		ops = append(ops, store.Put(store.AppStateKey(id), target))
 	}
 	if len(ops) == 0 {

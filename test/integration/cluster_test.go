@@ -406,7 +406,7 @@ mem: 32
 			return fmt.Errorf("runs of /ops/hello: %+v", runs)
 		}
 		r := runs[0]
-		if r.ExitCode == nil || *r.ExitCode != 0 || r.Attempts != 1 || r.Duration < 0.3 || r.Node != "worker-1" {
+		if r.ExitCode == nil || *r.ExitCode != 0 || r.Attempts != 1 || r.Duration < 0.2 || r.Node != "worker-1" {
 			return fmt.Errorf("succeeded run: %+v", r)
 		}
 		return nil
