@@ -58,7 +58,7 @@ func TestUnifiedDiffAgainstGNU(t *testing.T) {
 	}
 	dir := t.TempDir()
 	oldPath, newPath := filepath.Join(dir, "old"), filepath.Join(dir, "new")
-	for i := range 200 {
+	for i := range 100 {
 		old, new := text(), text()
 		if old == new {
 			continue
