@@ -50,13 +50,13 @@ type marathonBackend interface {
 // versionInfo.corralVersion, a field FromMarathon ignores.
 type marathonAPI struct {
 	b    marathonBackend
-	info marathon.InfoParams
+	info func() marathon.InfoParams // read per request: leadership changes
 	now  func() time.Time
 }
 
 // registerMarathon registers the /v2 routes with the API's tokens and
 // roles: viewers read, operators change.
-func registerMarathon(a *httpapi.API, b marathonBackend, info marathon.InfoParams) {
+func registerMarathon(a *httpapi.API, b marathonBackend, info func() marathon.InfoParams) {
 	m := &marathonAPI{b: b, info: info, now: time.Now}
 	m.routes(a)
 }
@@ -618,16 +618,17 @@ func (m *marathonAPI) cancelDeployment(w http.ResponseWriter, r *http.Request, c
 }
 
 func (m *marathonAPI) getInfo(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
-	return httpapi.JSON(w, http.StatusOK, marathon.Info(m.info))
+	return httpapi.JSON(w, http.StatusOK, marathon.Info(m.info()))
 }
 
 // getLeader answers GET /v2/leader: the leader's host:port, or 404 when
 // none is known.
 func (m *marathonAPI) getLeader(w http.ResponseWriter, _ *http.Request, _ httpapi.Caller) error {
-	if m.info.Leader == "" {
+	info := m.info()
+	if info.Leader == "" {
 		return v2Error(w, http.StatusNotFound, "There is no leader")
 	}
-	return httpapi.JSON(w, http.StatusOK, map[string]string{"leader": m.info.Leader})
+	return httpapi.JSON(w, http.StatusOK, map[string]string{"leader": info.Leader})
 }
 
 func v2NotFound(err error) bool {

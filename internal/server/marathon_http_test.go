@@ -161,9 +161,10 @@ func newV2(t *testing.T) (*fakeCluster, *httptest.Server) {
 	t.Helper()
 	f := &fakeCluster{apps: map[string]api.AppStatus{"/shop/api": shopAPI()}}
 	a := httpapi.New(httpapi.Options{Auth: tokens{}, Logger: slog.New(slog.DiscardHandler)})
-	m := &marathonAPI{b: f, now: func() time.Time { return v2Now.Add(24 * time.Hour) }, info: marathon.InfoParams{
-		Version: "0.4.0", Elected: true, Leader: "corral-1:7700", FrameworkID: "c1", Hostname: "corral-1",
-		HTTPPort: 7700, LocalPortMin: 31000, LocalPortMax: 32000}}
+	m := &marathonAPI{b: f, now: func() time.Time { return v2Now.Add(24 * time.Hour) }, info: func() marathon.InfoParams {
+		return marathon.InfoParams{Version: "0.4.0", Elected: true, Leader: "corral-1:7700", FrameworkID: "c1", Hostname: "corral-1",
+			HTTPPort: 7700, LocalPortMin: 31000, LocalPortMax: 32000}
+	}}
 	m.routes(a)
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)

@@ -53,7 +53,7 @@ func (s *Server) routes(a *httpapi.API) {
 
 	a.Handle("GET /api/v1/audit", api.RoleAdmin, s.handleAudit)
 	s.clusterRoutes(a)
-	registerMarathon(a, s, s.marathonInfo()) // Marathon's /v2 API (marathon_http.go)
+	registerMarathon(a, s, s.marathonInfo) // Marathon's /v2 API (marathon_http.go)
 
 	// Graphite's metric endpoints (graphite-web paths, for Grafana).
 	for _, m := range []string{"GET", "POST"} {
