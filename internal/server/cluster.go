@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -144,8 +145,16 @@ func (c *clusterSvc) poke() {
 func (s *Server) elect(ctx context.Context) error {
 	c := s.cluster
 	log := s.log.With("component", "scheduler")
+	// Campaign once the API listens: the leader's name is where its API
+	// answers (Marathon's /v2/leader), host:port.
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil
+	}
 	host, _ := os.Hostname()
-	name := fmt.Sprintf("%s (pid %d)", host, os.Getpid())
+	_, port, _ := net.SplitHostPort(s.addrs.HTTP)
+	name := net.JoinHostPort(host, port)
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(s.etcd.Client(), concurrency.WithTTL(electionTTL), concurrency.WithContext(ctx))
 		if err != nil {
