@@ -23,9 +23,9 @@ type Combined struct{}
 
 // Parse implements Parser.
 func (Combined) Parse(line []byte, e *api.LogEntry) error {
-	line = trimEOL(line)
-	e.Message = text(line)
-	r := accessReader{b: line}
+	line, str := validLine(trimEOL(line))
+	e.Message = str
+	r := accessReader{b: line, s: str}
 	ip := r.word()
 	_ = r.word() // ident, "-" in practice
 	user := r.word()
@@ -119,6 +119,7 @@ func (Combined) Parse(line []byte, e *api.LogEntry) error {
 // accessReader walks an access log line.
 type accessReader struct {
 	b []byte
+	s string // b as a string
 	i int
 }
 
@@ -138,7 +139,7 @@ func (r *accessReader) word() string {
 	for r.i < len(r.b) && r.b[r.i] != ' ' {
 		r.i++
 	}
-	return text(r.b[start:r.i])
+	return r.s[start:r.i]
 }
 
 // bracketed returns the text in the next [...].
@@ -151,7 +152,7 @@ func (r *accessReader) bracketed() (string, bool) {
 	if end < 0 {
 		return "", false
 	}
-	s := string(r.b[r.i+1 : r.i+end])
+	s := r.s[r.i+1 : r.i+end]
 	r.i += end + 1
 	return s, true
 }
@@ -172,11 +173,11 @@ func (r *accessReader) quoted() (string, bool) {
 			j++
 		case '"':
 			r.i = j + 1
-			s := r.b[start:j]
+			s := r.s[start:j]
 			if !escaped {
-				return text(s), true
+				return s, true
 			}
-			return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(text(s)), true
+			return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s), true
 		}
 	}
 	return "", false

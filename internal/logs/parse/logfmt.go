@@ -27,8 +27,8 @@ var (
 
 // Parse implements Parser.
 func (p Logfmt) Parse(line []byte, e *api.LogEntry) error {
-	line = trimEOL(line)
-	e.Message = text(line)
+	line, str := validLine(trimEOL(line))
+	e.Message = str
 	fields := make(map[string]string, 8)
 	pairs := 0
 	for i := 0; i < len(line); {
@@ -42,7 +42,7 @@ func (p Logfmt) Parse(line []byte, e *api.LogEntry) error {
 		for i < len(line) && line[i] > ' ' && line[i] != '=' && line[i] != '"' {
 			i++
 		}
-		key := text(line[start:i])
+		key := str[start:i]
 		if key == "" {
 			return syntaxErr("logfmt: expected a key at byte %d", i)
 		}
@@ -56,7 +56,7 @@ func (p Logfmt) Parse(line []byte, e *api.LogEntry) error {
 		i++ // '='
 		pairs++
 		if i < len(line) && line[i] == '"' {
-			v, end, ok := logfmtQuoted(line, i)
+			v, end, ok := logfmtQuoted(line, str, i)
 			if !ok {
 				return syntaxErr("logfmt: unterminated quote at byte %d", i)
 			}
@@ -68,7 +68,7 @@ func (p Logfmt) Parse(line []byte, e *api.LogEntry) error {
 		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
 			i++
 		}
-		fields[key] = text(line[start:i])
+		fields[key] = str[start:i]
 	}
 	if pairs == 0 {
 		return syntaxErr("logfmt: no key=value pair")
@@ -110,16 +110,16 @@ func (p Logfmt) Parse(line []byte, e *api.LogEntry) error {
 
 // logfmtQuoted reads the quoted value at b[i] == '"' and returns it with
 // escapes undone and the index after the closing quote.
-func logfmtQuoted(b []byte, i int) (string, int, bool) {
+func logfmtQuoted(b []byte, s string, i int) (string, int, bool) {
 	var sb []byte
 	escaped := false
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; c {
 		case '"':
 			if !escaped {
-				return text(b[i+1 : j]), j + 1, true
+				return s[i+1 : j], j + 1, true
 			}
-			return text(sb), j + 1, true
+			return string(sb), j + 1, true
 		case '\\':
 			if !escaped {
 				sb = append(sb, b[i+1:j]...)

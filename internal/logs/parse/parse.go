@@ -10,6 +10,7 @@
 package parse
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -113,6 +114,16 @@ func text(b []byte) string {
 		return string(b)
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// validLine returns line with invalid UTF-8 replaced by U+FFFD and the
+// same text as a string: parsers slice their fields out of that one string
+// (every boundary they cut at is an ASCII byte, so the pieces stay valid).
+func validLine(line []byte) ([]byte, string) {
+	if !utf8.Valid(line) {
+		line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
+	}
+	return line, string(line)
 }
 
 // trimEOL drops one trailing "\n" or "\r\n".
