@@ -430,12 +430,14 @@ func (r *taskRunner) lifecycle(t *runTask, fresh bool) {
 			r.log.Warn("record a task's handle", "task", t.id, "err", err)
 		}
 	}
+	started := false
 	if t.rec.Handle == nil {
 		if !r.startTask(ctx, t) {
 			return
 		}
+		started = true
 	}
-	r.watch(ctx, t)
+	r.watch(ctx, t, started)
 }
 
 // startTask starts a new task; false when it did not start (reported) or
@@ -486,8 +488,10 @@ func (r *taskRunner) startTask(ctx context.Context, t *runTask) bool {
 }
 
 // watch follows a started task: reports it running, runs its health
-// checks and output, stops it when asked, and waits for its end.
-func (r *taskRunner) watch(ctx context.Context, t *runTask) {
+// checks and output, stops it when asked, and waits for its end. A task
+// just started is reported running even if it ended already (it ran); one
+// found again only if it still runs.
+func (r *taskRunner) watch(ctx context.Context, t *runTask, started bool) {
 	t.mu.Lock()
 	h := *t.rec.Handle
 	t.mu.Unlock()
@@ -507,11 +511,11 @@ func (r *taskRunner) watch(ctx context.Context, t *runTask) {
 	t.drv = drv
 	t.status.PID, t.status.StartedAt = st.PID, st.StartedAt
 	running := st.State == driver.StateRunning
-	if running {
+	if running || started {
 		r.reportLocked(t, api.TaskRunning, "")
-		if t.rec.KillReason != "" {
-			r.stopLocked(t)
-		}
+	}
+	if running && t.rec.KillReason != "" {
+		r.stopLocked(t)
 	}
 	t.mu.Unlock()
 

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +146,8 @@ type testNode struct {
 	rep  *reports
 	// drivers, when set, replaces the default driver set.
 	drivers func(t testing.TB) *taskDrivers
+	// skew moves the runners' clock ahead of the real one (ns).
+	skew atomic.Int64
 }
 
 func newTestNode(t testing.TB) *testNode {
@@ -177,7 +180,8 @@ func (n *testNode) runner(t testing.TB) (r *taskRunner, stop func()) {
 			exec.Name: n.execDriver(t),
 		}, nil)
 	}
-	r = newTaskRunner(taskRunnerConfig{Dir: filepath.Join(n.dir, "tasks"), Node: "node-1", Drivers: drivers, Report: n.rep.add})
+	now := func() time.Time { return time.Now().Add(time.Duration(n.skew.Load())) }
+	r = newTaskRunner(taskRunnerConfig{Dir: filepath.Join(n.dir, "tasks"), Node: "node-1", Drivers: drivers, Report: n.rep.add, Now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := r.start(ctx); err != nil {
 		t.Fatal(err)
@@ -654,5 +658,32 @@ func TestTaskInterruptedStart(t *testing.T) {
 	}
 	if hs, _ := md.Recover(context.Background()); len(hs) != 1 {
 		t.Errorf("mock tasks %v, want only %s", hs, started.ID)
+	}
+}
+
+// TestTaskSandboxKept: an ended task's sandbox stays while its assignment
+// does, for taskSandboxTTL; its record stays until the assignment goes.
+func TestTaskSandboxKept(t *testing.T) {
+	n := newTestNode(t)
+	r, _ := n.runner(t)
+	as := mockTask("once.1", "print done")
+	r.apply(assigned(as), true)
+	n.rep.waitState(t, as.ID, api.TaskFinished)
+	dir := filepath.Join(n.dir, "tasks", as.ID)
+	r.apply(assigned(as), true)
+	if _, err := os.Stat(filepath.Join(dir, taskSandboxDir)); err != nil {
+		t.Fatalf("sandbox of a task ended just now: %v", err)
+	}
+	n.skew.Store(int64(taskSandboxTTL + time.Minute))
+	eventually(t, "the sandbox of a task ended a day ago to go", func() bool {
+		r.apply(assigned(as), true)
+		_, err := os.Stat(filepath.Join(dir, taskSandboxDir))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if _, err := os.Stat(filepath.Join(dir, taskRecordFile)); err != nil {
+		t.Errorf("record of an assigned task: %v", err)
+	}
+	if got := n.rep.states(t, as.ID); !slices.Equal(got, []string{api.TaskStarting, api.TaskRunning, api.TaskFinished}) {
+		t.Errorf("states %v", got)
 	}
 }
