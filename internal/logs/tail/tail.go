@@ -406,13 +406,18 @@ func (t *Tailer) step(ctx context.Context, out func([]Line) error) (bool, error)
 	}
 	lines := t.batch.seal()
 	if len(lines) > 0 {
-		for {
+		for tries := 0; ; tries++ {
 			err := out(lines)
 			if err == nil {
+				if tries > 0 {
+					t.log.Info("log lines accepted again", "tries", tries+1)
+				}
 				break
 			}
 			t.deliverErrs.Add(1)
-			t.log.Warn("log lines not accepted, retrying", "lines", len(lines), "err", err)
+			if tries == 0 {
+				t.log.Warn("log lines not accepted, retrying every poll", "lines", len(lines), "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return false, ctx.Err()

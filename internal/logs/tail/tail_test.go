@@ -487,3 +487,53 @@ func TestBadPattern(t *testing.T) {
 		t.Fatal("Run with a bad pattern succeeded")
 	}
 }
+
+func TestReplacedFileReadFromStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	opts := Options{Patterns: []string{path}, StatePath: filepath.Join(dir, "st.json"), Poll: 5 * time.Millisecond, FromBeginning: true}
+	appendFile(t, path, "old one\nold two\nold three\n")
+	c := newCollector()
+	stop := runTailer(t, New(opts), c)
+	waitFor(t, "old three", func() bool { return c.has("old three") })
+	stop()
+	// Replaced while stopped: the new file may get the old inode back, but
+	// not the old first bytes, so the checkpoint's offset does not apply.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "new line 1\nnew line 2\nnew line 3\nnew line 4\n") // longer than the old offset
+	c2 := newCollector()
+	stop = runTailer(t, New(opts), c2)
+	waitFor(t, "new line 4", func() bool { return c2.has("new line 4") })
+	stop()
+	if got, want := c2.snapshot(), []string{"new line 1", "new line 2", "new line 3", "new line 4"}; !slices.Equal(got, want) {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+}
+
+func TestCheckpointOfAnotherFileWithTheSameInode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "first line of the new file\nsecond\n")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint of an earlier file that had this inode: same key,
+	// other first bytes, an offset inside the new file.
+	k := keyOf(fi)
+	statePath := filepath.Join(dir, "st.json")
+	if err := saveState(statePath, state{Patterns: []string{path},
+		Files: []stateEntry{{Path: path, Dev: k.Dev, Ino: k.Ino, FPLen: 5, FP: 12345, Offset: 10}}}); err != nil {
+		t.Fatal(err)
+	}
+	tl := New(Options{Patterns: []string{path}, StatePath: statePath})
+	t.Cleanup(tl.closeAll)
+	c := newCollector()
+	tl.start()
+	stepN(t, tl, c)
+	if got, want := c.snapshot(), []string{"first line of the new file", "second"}; !slices.Equal(got, want) {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+}
