@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"corral/internal/api"
 )
 
 func TestExecGuards(t *testing.T) {
@@ -193,5 +195,18 @@ func TestOSRunnerAsUser(t *testing.T) {
 	}
 	if res.Output != "65534\n65534\n" {
 		t.Errorf("id says %q: want only uid and group 65534", res.Output)
+	}
+}
+
+func TestNodeInfoFrom(t *testing.T) {
+	n := api.Node{Name: "web-1", Labels: map[string]string{"role": "web", "aliases": "www, web.example"},
+		Facts: api.Facts{Hostname: "web-1.internal", PrivateIP: "10.0.0.5"}}
+	got := NodeInfoFrom(n)
+	if got.Name != "web-1" || got.Hostname != "web-1.internal" || got.PrivateIP != "10.0.0.5" ||
+		strings.Join(got.Aliases, "|") != "www|web.example" || got.Labels["role"] != "web" {
+		t.Errorf("%+v", got)
+	}
+	if block := HostsBlock([]NodeInfo{got}, nil); !strings.Contains(block, "\n10.0.0.5\tweb-1.internal web-1 www web.example\n") {
+		t.Errorf("hosts line: %q", block)
 	}
 }

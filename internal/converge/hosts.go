@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"corral/internal/api"
 )
 
 // Markers of the block the hosts resource manages.
@@ -137,4 +139,23 @@ func (s *hostsSpec) Check(ctx context.Context, e *Env) (Plan, error) {
 
 func sortNodes(n []NodeInfo) {
 	sort.Slice(n, func(i, j int) bool { return n[i].Name < n[j].Name })
+}
+
+// AliasesLabel is the node label whose value (names separated by commas or
+// spaces) gives a node's host aliases.
+const AliasesLabel = "aliases"
+
+// NodeInfoFrom is what templates and hosts know of an API node: its name,
+// facts' hostname and private IP, labels, and the aliases of its
+// AliasesLabel label.
+func NodeInfoFrom(n api.Node) NodeInfo {
+	return NodeInfo{
+		Name:      n.Name,
+		Hostname:  n.Facts.Hostname,
+		PrivateIP: n.Facts.PrivateIP,
+		Aliases: strings.FieldsFunc(n.Labels[AliasesLabel], func(r rune) bool {
+			return r == ',' || r == ' '
+		}),
+		Labels: n.Labels,
+	}
 }
