@@ -37,6 +37,8 @@ const (
 	logPoll = 100 * time.Millisecond
 	// logPosEvery bounds how often a task's log position is written.
 	logPosEvery = time.Second
+	// logItemBytes bounds what a tail reads before handing lines over.
+	logItemBytes = 1 << 20
 )
 
 // lineSplitter cuts a byte stream into lines. Committed counts the bytes of
@@ -121,7 +123,7 @@ type logBatcher struct {
 }
 
 func newLogBatcher(report func(string, any) error, log *slog.Logger) *logBatcher {
-	return &logBatcher{in: make(chan logItem, 64), report: report, log: log, dirty: map[*logTail]bool{}}
+	return &logBatcher{in: make(chan logItem, 16), report: report, log: log, dirty: map[*logTail]bool{}}
 }
 
 // send hands lines to the batcher; false when ctx ended first.
@@ -393,9 +395,11 @@ func (t *logTail) pump(ctx context.Context, s *fileStream, buf []byte, last bool
 		}
 		var lines []api.LogEntry
 		emit := func(msg string) { lines = append(lines, t.entry(s.name, msg)) }
+		read := 0
 		readAll := func(limit int) {
-			for len(lines) < limit {
+			for len(lines) < limit && read < logItemBytes {
 				n, err := s.f.Read(buf)
+				read += n
 				s.split.feed(buf[:n], emit)
 				if err != nil || n == 0 {
 					return
@@ -403,30 +407,45 @@ func (t *logTail) pump(ctx context.Context, s *fileStream, buf []byte, last bool
 			}
 		}
 		readAll(logBatchMax)
+		full := len(lines) >= logBatchMax || read >= logItemBytes
 		rotated := false
-		if len(lines) < logBatchMax {
+		if !full {
 			if fi, err := os.Stat(s.path); err == nil && inodeOf(fi) != s.inode {
 				// f is now <file>.1: the writer closed it before the
 				// rename, so what it holds now is all of it.
 				rotated = true
-				readAll(math.MaxInt)
+				for read = 0; ; read = 0 {
+					readAll(math.MaxInt)
+					if read < logItemBytes {
+						break
+					}
+					// A large rest: hand it over in parts.
+					p := streamPos{Inode: s.inode, Offset: max(0, s.base+s.split.committed)}
+					if !t.batcher.send(ctx, logItem{entries: lines, tail: t, stream: s.name, pos: p}) {
+						return false
+					}
+					lines = nil
+				}
 			}
 		}
-		if rotated || last && len(lines) < logBatchMax {
+		if last && !full && !rotated {
 			s.split.flush(emit)
 		}
 		if len(lines) > 0 || rotated {
-			p := streamPos{Inode: s.inode, Offset: s.base + s.split.committed}
+			p := streamPos{Inode: s.inode, Offset: max(0, s.base+s.split.committed)}
 			if !t.batcher.send(ctx, logItem{entries: lines, tail: t, stream: s.name, pos: p}) {
 				return false
 			}
 		}
 		if rotated {
+			// A line cut by the rotation goes on in the new file: its
+			// start is kept, and offsets count from the new file's start.
 			s.f.Close()
-			s.f, s.split = nil, lineSplitter{}
+			s.f = nil
+			s.split.committed = -int64(len(s.split.buf) + s.split.dropped)
 			continue
 		}
-		if len(lines) >= logBatchMax {
+		if full {
 			continue // more to read now
 		}
 		return true

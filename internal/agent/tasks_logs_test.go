@@ -165,8 +165,11 @@ func TestLogTailRotation(t *testing.T) {
 		appendFile(t, out, "c\n") // not read before the rotation
 		rotate("d\n")
 		eventually(t, "c and d", func() bool { return len(got()) == 5 })
+		appendFile(t, out, "a line cut ") // the rotation cuts a line
+		rotate("by the rotation\n")
+		eventually(t, "the cut line", func() bool { return len(got()) == 6 })
 	})
-	if want := []string{"stdout:a", "stdout:b", "stderr:oops", "stdout:c", "stdout:d"}; !slices.Equal(got, want) {
+	if want := []string{"stdout:a", "stdout:b", "stderr:oops", "stdout:c", "stdout:d", "stdout:a line cut by the rotation"}; !slices.Equal(got, want) {
 		t.Errorf("first tail: %q, want %q", got, want)
 	}
 
