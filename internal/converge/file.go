@@ -255,6 +255,8 @@ func (e *Env) planFile(rel string, want []byte, manage bool, m meta, keep int, s
 	if contentChanged && manage {
 		diff.WriteString(UnifiedDiff(from, rel, string(old), string(want)))
 	}
+	// The old content may hold a secret the new one no longer uses.
+	sensitive = sensitive || (contentChanged && e.mentionsSecret(old))
 	plan := Plan{Changed: true, Diff: diff.String(), Sensitive: sensitive}
 	plan.Apply = func(ctx context.Context) error {
 		if !contentChanged {

@@ -145,3 +145,33 @@ func TestSecretsNeverReported(t *testing.T) {
 		t.Errorf("db.conf = %q", got)
 	}
 }
+
+// TestOldSecretsNotShown: a template that stops using a secret does not
+// show the secret in the diff of the file that held it.
+func TestOldSecretsNotShown(t *testing.T) {
+	const secret = "s3cret-from-before"
+	env, _ := testEnv(t)
+	env.Secret = func(string) (string, error) { return secret, nil }
+	withSecret := decodeJSON(t, `[{"template": {"path": "/db.conf", "content": "password = {{ secret \"db\" }}\n"}}]`)
+	without := decodeJSON(t, `[{"template": {"path": "/db.conf", "content": "password = changeme\n"}}]`)
+	r := NewRunner()
+	if _, err := r.Run(t.Context(), env, withSecret); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		runner *Runner
+		redact []string
+	}{{"same runner", r, nil}, {"new runner told the values", NewRunner(), []string{secret}}} {
+		env.DryRun = true
+		env.Redact = tc.redact
+		rep, err := tc.runner.Run(t.Context(), env, without)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(rep)
+		if rep.Totals.Changed != 1 || strings.Contains(string(b), secret) || strings.Contains(string(b), "changeme") {
+			t.Errorf("%s: %s", tc.name, b)
+		}
+	}
+}

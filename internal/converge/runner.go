@@ -1,6 +1,7 @@
 package converge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ type Env struct {
 	// Secret returns a secret's value ({{ secret "db-password" }}). Values it
 	// returns are redacted from the whole report.
 	Secret func(name string) (string, error)
+	// Redact are more values to keep out of reports: the secrets the node
+	// holds, so that a file that held one before its template stopped using
+	// it does not show it in a diff (the runner remembers the values of its
+	// earlier runs, but not across restarts).
+	Redact []string
 	// Nodes returns the cluster's nodes matching a selector ("role=api";
 	// see ParseSelector). NodesFrom makes one from a list.
 	Nodes func(selector string) ([]NodeInfo, error)
@@ -122,6 +128,21 @@ func (e *Env) secret(name string) (string, error) {
 	return v, nil
 }
 
+// mentionsSecret reports whether b holds a secret value known to the run.
+func (e *Env) mentionsSecret(b []byte) bool {
+	if e.run == nil || len(b) == 0 {
+		return false
+	}
+	e.run.mu.Lock()
+	defer e.run.mu.Unlock()
+	for v := range e.run.secrets {
+		if bytes.Contains(b, []byte(v)) {
+			return true
+		}
+	}
+	return false
+}
+
 // redact replaces every secret value handed out in this run.
 func (e *Env) redact(s string) string {
 	if e.run == nil || s == "" {
@@ -156,7 +177,11 @@ var ErrBusy = errors.New("a converge run is already in progress")
 type Runner struct {
 	mu        sync.Mutex
 	templates templateCache
+	known     map[string]bool // secret values handed out in earlier runs
 }
+
+// maxKnownSecrets bounds the secret values a Runner remembers.
+const maxKnownSecrets = 10000
 
 // NewRunner returns a Runner.
 func NewRunner() *Runner { return &Runner{} }
@@ -184,8 +209,21 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 		defer unlock()
 	}
 	r.templates.rotate()
-	env.run = &runState{secrets: map[string]bool{}, templates: &r.templates}
+	env.run = &runState{secrets: make(map[string]bool, len(r.known)+len(env.Redact)), templates: &r.templates}
+	for v := range r.known {
+		env.run.secrets[v] = true
+	}
+	for _, v := range env.Redact {
+		if v != "" {
+			env.run.secrets[v] = true
+		}
+	}
 	e := &env
+	defer func() {
+		if len(env.run.secrets) <= maxKnownSecrets {
+			r.known = env.run.secrets
+		}
+	}()
 	log := e.logger().With("component", "converge")
 	rep := Report{Started: e.now(), DryRun: e.DryRun, Resources: make([]ResourceResult, 0, len(resources))}
 	byID := make(map[string]Provider, len(resources))
