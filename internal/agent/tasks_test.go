@@ -547,43 +547,6 @@ func TestTaskUnassigned(t *testing.T) {
 	})
 }
 
-func TestTaskSpec(t *testing.T) {
-	as := api.TaskAssignment{ID: "shop_api.1", App: "/shop/api", Ports: []int{31000, 31001},
-		Run: api.RunSpec{Cmd: "./api", Mem: 256, CPUs: 0.5, User: "www", Network: "bridge", Image: "shop/api:1",
-			Env: map[string]string{"A": "1"}, Labels: map[string]string{"team": "x"},
-			Ports:   []api.PortSpec{{Name: "http", ContainerPort: 8080, Protocol: "tcp"}, {Name: "dns", Protocol: "udp"}},
-			Fetch:   []api.FetchSpec{{URI: "https://example.com/api.tgz", Executable: true}},
-			Volumes: []api.VolumeSpec{{HostPath: "/data", ContainerPath: "/d", Mode: "RO"}, {HostPath: "/l", ContainerPath: "/l", Mode: "RW"}},
-		}}
-	got := taskSpec(as, "node-1", "/sb")
-	want := driver.Spec{ID: "shop_api.1", App: "/shop/api", Node: "node-1", Cmd: "./api", Image: "shop/api:1",
-		Env: map[string]string{"A": "1"}, Labels: map[string]string{"team": "x"}, User: "www",
-		Ports: []driver.Port{{Name: "http", Host: 31000, Container: 8080, Protocol: "tcp"}, {Name: "dns", Host: 31001, Protocol: "udp"}},
-		CPUs:  0.5, MemMiB: 256,
-		Fetch:   []driver.Fetch{{URI: "https://example.com/api.tgz", Executable: true}},
-		Volumes: []driver.Volume{{HostPath: "/data", ContainerPath: "/d", ReadOnly: true}, {HostPath: "/l", ContainerPath: "/l"}},
-		Network: "bridge", Sandbox: "/sb", KillGrace: defaultKillGrace}
-	gb, _ := json.Marshal(got)
-	wb, _ := json.Marshal(want)
-	if string(gb) != string(wb) {
-		t.Errorf("spec\n got %s\nwant %s", gb, wb)
-	}
-}
-
-func TestParseTaskAssignments(t *testing.T) {
-	good, _ := json.Marshal(api.TaskAssignment{ID: "a.1", Desired: api.DesiredRun})
-	other, _ := json.Marshal(api.TaskAssignment{ID: "b.1", Desired: api.DesiredRun})
-	tasks, bad := parseTaskAssignments(map[string]json.RawMessage{
-		"task/a.1": good, "task/c.1": other, "task/d.1": json.RawMessage(`{`), "check/x": json.RawMessage(`{}`),
-	})
-	if len(tasks) != 3 || tasks["a.1"].Desired != api.DesiredRun || tasks["c.1"].Desired != "" || tasks["d.1"].Desired != "" {
-		t.Errorf("tasks %+v", tasks)
-	}
-	if len(bad) != 2 || bad["task/c.1"] == nil || bad["task/d.1"] == nil {
-		t.Errorf("bad %v", bad)
-	}
-}
-
 func TestSupervisorCommand(t *testing.T) {
 	dir := t.TempDir()
 	self := filepath.Join(dir, "corral")
