@@ -51,6 +51,12 @@ func (s *directorySpec) Name() string { return s.Path }
 func (s *directorySpec) Check(ctx context.Context, e *Env) (Plan, error) {
 	p := e.Path(s.Path)
 	fi, err := os.Lstat(p)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && !s.absent {
+		// A link to a directory (/var/www -> /data/www) is that directory.
+		if target, serr := os.Stat(p); serr == nil && target.IsDir() {
+			fi = target
+		}
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Plan{}, fmt.Errorf("stat %s: %w", s.Path, err)
 	}

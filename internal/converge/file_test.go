@@ -476,3 +476,17 @@ func TestFileWithoutItsDirectory(t *testing.T) {
 		t.Errorf("error %q", got)
 	}
 }
+
+func TestDirectoryThroughALink(t *testing.T) {
+	env, _ := testEnv(t)
+	os.MkdirAll(filepath.Join(env.Root, "data/www"), 0o700)
+	os.MkdirAll(filepath.Join(env.Root, "var"), 0o755)
+	os.Symlink("../data/www", filepath.Join(env.Root, "var/www"))
+	rep := run(t, env, decodeJSON(t, `[{"directory": {"path": "/var/www", "mode": "0755"}}]`))
+	if rep.Failed() || rep.Resources[0].Diff != "mode 0700 -> 0755\n" {
+		t.Fatalf("%s %q", rep.Error, rep.Resources[0].Diff)
+	}
+	if fi, _ := os.Stat(filepath.Join(env.Root, "data/www")); fi.Mode().Perm() != 0o755 {
+		t.Errorf("target mode %v", fi.Mode())
+	}
+}
