@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
@@ -40,11 +41,47 @@ type active struct {
 	lastAppend int64 // Unix ns, by the store's clock
 }
 
+// plist is a posting list that grows in blocks: long lists are never
+// copied to grow (memory bandwidth is what appends run out of first).
+type plist struct {
+	done [][]uint32 // full blocks
+	cur  []uint32   // never empty
+}
+
+const plistBlock = 4096
+
+func (l *plist) add(ord uint32) {
+	if l.cur[len(l.cur)-1] == ord {
+		return
+	}
+	if len(l.cur) == cap(l.cur) && len(l.cur) >= plistBlock {
+		l.done = append(l.done, l.cur)
+		l.cur = make([]uint32, 0, 2*plistBlock)
+	}
+	l.cur = append(l.cur, ord)
+}
+
+// flat returns the list in one slice; the caller must not modify it.
+func (l *plist) flat() []uint32 {
+	if len(l.done) == 0 {
+		return l.cur[:len(l.cur):len(l.cur)]
+	}
+	n := len(l.cur)
+	for _, b := range l.done {
+		n += len(b)
+	}
+	out := make([]uint32, 0, n)
+	for _, b := range l.done {
+		out = append(out, b...)
+	}
+	return append(out, l.cur...)
+}
+
 // shard is one part of an active segment's index.
 type shard struct {
 	tokIx map[uint64]int32
 	toks  []string
-	lists [][]uint32
+	lists []plist
 	key   []byte // scratch for building tokens
 }
 
@@ -61,18 +98,12 @@ func fieldToken(name, value string) string { return name + "\x00" + value }
 
 const chunkSize = 1 << 20
 
-// add keeps a framed record for reading and returns its packed offset.
-func (a *active) add(frame []byte) int64 {
-	n := len(a.chunks)
-	if n == 0 || len(a.chunks[n-1])+len(frame) > cap(a.chunks[n-1]) {
-		a.chunks = append(a.chunks, make([]byte, 0, max(chunkSize, len(frame))))
-		n++
-	}
-	c := a.chunks[n-1]
-	off := int64(n-1)<<32 | int64(len(c))
-	a.chunks[n-1] = append(c, frame...)
-	a.bytes += int64(len(frame))
-	return off
+// addChunk keeps a batch of framed records (not copied, not to be
+// modified) for reading and returns the packed offset of its start.
+func (a *active) addChunk(frames []byte) int64 {
+	a.chunks = append(a.chunks, frames)
+	a.bytes += int64(len(frames))
+	return int64(len(a.chunks)-1) << 32
 }
 
 // frameIn returns the whole frame at packed offset off.
@@ -130,12 +161,10 @@ func (sh *shard) index(seed maphash.Seed, entries []api.LogEntry, base uint32, k
 		if !ok {
 			sh.tokIx[h] = int32(len(sh.lists))
 			sh.toks = append(sh.toks, string(tok))
-			sh.lists = append(sh.lists, []uint32{ord})
+			sh.lists = append(sh.lists, plist{cur: []uint32{ord}})
 			return
 		}
-		if l := sh.lists[i]; l[len(l)-1] != ord {
-			sh.lists[i] = append(l, ord)
-		}
+		sh.lists[i].add(ord)
 	}
 	field := func(name, value string) {
 		if value == "" {
@@ -166,7 +195,7 @@ func (a *active) lookup(tok string) []uint32 {
 	h := maphash.String(a.seed, tok)
 	sh := &a.shards[h%uint64(len(a.shards))]
 	if i, ok := sh.tokIx[h]; ok {
-		return sh.lists[i]
+		return sh.lists[i].flat()
 	}
 	return nil
 }
@@ -178,7 +207,7 @@ func (a *active) prefix(p string, accept func(tok string) bool, add func(post []
 		sh := &a.shards[k]
 		for i, tok := range sh.toks {
 			if strings.HasPrefix(tok, p) && accept(tok) {
-				add(sh.lists[i])
+				add(sh.lists[i].flat())
 			}
 		}
 	}
@@ -189,6 +218,9 @@ func (a *active) size() int { return len(a.offs) }
 // sealFiles writes the active segment as a sealed segment in dir: records
 // sorted by (time, arrival), then the index. It returns the paths written.
 func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
+	base := fmt.Sprintf("%016x", a.seq)
+	dataPath = dir + "/" + base + ".data"
+	idxPath = dir + "/" + base + ".idx"
 	n := len(a.offs)
 	order := make([]uint32, n)
 	for i := range order {
@@ -201,15 +233,37 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 	for pos, ord := range order {
 		rank[ord] = uint32(pos)
 	}
-	data := make([]byte, 0, a.bytes)
+	df, err := os.OpenFile(dataPath+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", "", fmt.Errorf("create %s.tmp: %w", dataPath, err)
+	}
+	defer df.Close()
+	w := bufio.NewWriterSize(df, 1<<20)
+	written := int64(0)
 	offs := make([]int64, n+1)
 	times := make([]int64, n)
 	for pos, ord := range order {
-		offs[pos] = int64(len(data))
-		data = append(data, frameIn(a.chunks, a.offs[ord])...)
+		offs[pos] = written
+		f := frameIn(a.chunks, a.offs[ord])
+		if _, err := w.Write(f); err != nil {
+			return "", "", fmt.Errorf("write %s.tmp: %w", dataPath, err)
+		}
+		written += int64(len(f))
 		times[pos] = a.times[ord]
 	}
-	offs[n] = int64(len(data))
+	offs[n] = written
+	if err := w.Flush(); err != nil {
+		return "", "", fmt.Errorf("write %s.tmp: %w", dataPath, err)
+	}
+	if err := df.Sync(); err != nil {
+		return "", "", fmt.Errorf("sync %s.tmp: %w", dataPath, err)
+	}
+	if err := df.Close(); err != nil {
+		return "", "", fmt.Errorf("close %s.tmp: %w", dataPath, err)
+	}
+	if err := os.Rename(dataPath+".tmp", dataPath); err != nil {
+		return "", "", fmt.Errorf("rename %s.tmp: %w", dataPath, err)
+	}
 	type tokRef struct {
 		tok  string
 		list []uint32
@@ -219,8 +273,9 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 	for k := range a.shards {
 		sh := &a.shards[k]
 		for i, tok := range sh.toks {
-			refs = append(refs, tokRef{tok, sh.lists[i]})
-			postings += len(sh.lists[i])
+			l := sh.lists[i].flat()
+			refs = append(refs, tokRef{tok, l})
+			postings += len(l)
 		}
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].tok < refs[j].tok })
@@ -240,12 +295,6 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 		sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
 		return m
 	}, postings, times, order, offs, a.minT, a.maxT)
-	base := fmt.Sprintf("%016x", a.seq)
-	dataPath = dir + "/" + base + ".data"
-	idxPath = dir + "/" + base + ".idx"
-	if err := writeFileSync(dataPath, data); err != nil {
-		return "", "", err
-	}
 	if err := writeFileSync(idxPath, idx); err != nil {
 		return "", "", err
 	}

@@ -80,10 +80,13 @@ func messageBytes(es []api.LogEntry) int64 {
 // BenchmarkAppend appends nginx entries in batches of 1,000 with an fsync
 // per batch, as the server does for an agent's report.
 func BenchmarkAppend(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		b.Run(fmt.Sprintf("fsync=%v", sync), func(b *testing.B) {
+	for _, c := range []struct {
+		sync    bool
+		workers int
+	}{{true, 0}, {false, 0}, {true, 1}} {
+		b.Run(fmt.Sprintf("fsync=%v/workers=%d", c.sync, c.workers), func(b *testing.B) {
 			pool := nginxEntries(time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), 100_000, 1)
-			s, err := Open(Options{Dir: b.TempDir(), NoSync: !sync})
+			s, err := Open(Options{Dir: b.TempDir(), NoSync: !c.sync, IndexWorkers: c.workers})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -217,15 +220,26 @@ func BenchmarkSearch(b *testing.B) {
 	for _, q := range []string{
 		`status:500`, `"timeout"`, `app:shop/api3`, `app:shop/api3 task:shop-api3.1`, `status>=500 -path:/health`,
 		`level:info "upstream timeout"`, `app:shop/*`,
+		// Rarer matches spread over every segment, and none at all.
+		`timeout status:502`, `path:/api/v1/users/9999*`, `bytes>59990`, `nosuchword`,
 	} {
 		b.Run(fmt.Sprintf("%dM/%s", n/1_000_000, q), func(b *testing.B) {
+			got := 0
 			for i := 0; i < b.N; i++ {
 				r, err := s.Search(context.Background(), Query{Text: q, Limit: 100})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(r.Entries) != 100 {
-					b.Fatalf("%q: %d entries", q, len(r.Entries))
+				got = len(r.Entries)
+			}
+			b.ReportMetric(float64(got), "entries")
+		})
+	}
+	for _, c := range []struct{ q, field string }{{"", "status"}, {"status>=500", "app"}, {`"upstream timeout"`, "status"}} {
+		b.Run(fmt.Sprintf("%dM/count %s by %s", n/1_000_000, c.q, c.field), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Count(context.Background(), Query{Text: c.q}, c.field, 10); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -134,6 +134,7 @@ func Open(opts Options) (*Store, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 64 << 20
 	}
+	opts.SegmentBytes = min(opts.SegmentBytes, 1<<31) // offsets in a chunk are 32 bits
 	if opts.IndexWorkers <= 0 {
 		opts.IndexWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
@@ -255,9 +256,10 @@ func (s *Store) recoverLog(p *partition, seq uint64) (bool, error) {
 			break
 		}
 		entries = append(entries, e)
-		offs = append(offs, a.add(b[off:next]))
+		offs = append(offs, off)
 		off = next
 	}
+	a.addChunk(b[:off]) // chunk 0: offsets are plain file offsets
 	a.index(entries, offs)
 	if len(a.offs) == 0 {
 		return false, os.Remove(path)
@@ -403,9 +405,10 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 		}
 	}
 	offs := make([]int64, len(entries))
+	base := a.addChunk(buf)
 	start := 0
 	for i := range entries {
-		offs[i] = a.add(buf[start:ends[i]])
+		offs[i] = base | int64(start)
 		start = ends[i]
 	}
 	a.index(entries, offs)

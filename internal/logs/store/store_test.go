@@ -543,3 +543,19 @@ func TestTailLagged(t *testing.T) {
 		t.Errorf("TailLagged = %d, want 1", st.TailLagged)
 	}
 }
+
+func TestPostingListBlocks(t *testing.T) {
+	l := plist{cur: []uint32{0}}
+	want := []uint32{0}
+	for ord := uint32(1); ord < 3*plistBlock+100; ord++ {
+		l.add(ord)
+		l.add(ord) // a token twice in one entry is one posting
+		want = append(want, ord)
+	}
+	if len(l.done) < 2 {
+		t.Errorf("%d full blocks, want at least 2", len(l.done))
+	}
+	if got := l.flat(); !slices.Equal(got, want) {
+		t.Errorf("flat() has %d postings, want %d", len(got), len(want))
+	}
+}
