@@ -14,6 +14,9 @@ import (
 const (
 	DriverExec   = "exec"
 	DriverDocker = "docker"
+	// DriverMock runs scripted in-memory tasks ("print hi; run 2s; exit 3")
+	// for tests and simulations, on agents started with --mock-driver.
+	DriverMock = "mock"
 )
 
 // Docker network modes.
@@ -394,8 +397,12 @@ func (r *RunSpec) Validate() FieldErrors {
 		if r.Image == "" {
 			fe.Add("image", "is required for driver docker")
 		}
+	case DriverMock:
+		if r.Cmd == "" && len(r.Args) == 0 {
+			fe.Add("cmd", "is required for driver mock: its script, e.g. \"print hi; run 10s; exit 3\"")
+		}
 	default:
-		fe.Add("driver", "must be exec or docker")
+		fe.Add("driver", "must be exec or docker (or mock, for tests on agents started with --mock-driver)")
 	}
 	if r.Cmd != "" && len(r.Args) > 0 {
 		fe.Add("args", "give cmd or args, not both")
