@@ -650,3 +650,27 @@ func TestTaskSandboxKept(t *testing.T) {
 		t.Errorf("states %v", got)
 	}
 }
+
+// TestNodeDrivers checks the agent's driver map: exec always, mock only on
+// request, docker failing with the engine's reason while it is away.
+func TestNodeDrivers(t *testing.T) {
+	for _, withMock := range []bool{false, true} {
+		a := &Agent{cfg: Config{DataDir: t.TempDir(), MockDriver: withMock,
+			DockerHost: "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")}, id: &identity{node: "node-1"}}
+		d, closeDrivers, err := a.nodeDrivers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeDrivers()
+		if _, err := d.get(context.Background(), exec.Name); err != nil {
+			t.Errorf("exec: %v", err)
+		}
+		if _, err := d.get(context.Background(), mock.Name); (err == nil) != withMock {
+			t.Errorf("mock with MockDriver %v: %v", withMock, err)
+		}
+		_, err = d.get(context.Background(), api.DriverDocker)
+		if err == nil || !strings.HasPrefix(err.Error(), "docker engine not available: ") {
+			t.Errorf("docker without an engine: %v", err)
+		}
+	}
+}
