@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"corral/internal/api"
 )
@@ -208,5 +209,27 @@ func TestNodeInfoFrom(t *testing.T) {
 	}
 	if block := HostsBlock([]NodeInfo{got}, nil); !strings.Contains(block, "\n10.0.0.5\tweb-1.internal web-1 www web.example\n") {
 		t.Errorf("hosts line: %q", block)
+	}
+}
+
+func TestExecTimeout(t *testing.T) {
+	env, _ := testEnv(t)
+	env.Exec = OSRunner{WaitDelay: 100 * time.Millisecond}
+	rep := run(t, env, decodeJSON(t, `[{"exec": {"command": "sleep 30", "timeout": "200ms"}}]`))
+	if r := rep.Resources[0]; r.Status != StatusFailed || !strings.Contains(r.Error, "context deadline exceeded") {
+		t.Errorf("%s %q", r.Status, r.Error)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://example.com/x.tgz", "https://example.com/x.tgz"},
+		{"https://bob:pa55@example.com/x.tgz", "https://bob:xxxxx@example.com/x.tgz"},
+		{"https://token@example.com/x", "https://token@example.com/x"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

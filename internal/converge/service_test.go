@@ -76,10 +76,15 @@ func TestServiceSysv(t *testing.T) {
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 		return len(f) > 0 && f[0] != "Z"
 	}
+	// The daemons the script starts outlive it: make this process their
+	// parent, so that they are reaped, not left as zombies.
+	syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
 	t.Cleanup(func() {
 		if p := pid(); alive(p) {
 			syscall.Kill(p, syscall.SIGTERM)
 		}
+		syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 0, 0)
+		reapOrphans()
 	})
 	resources := func(port int, running bool) []Resource {
 		return decodeJSON(t, fmt.Sprintf(`[
@@ -187,5 +192,19 @@ func TestServiceManagerDetected(t *testing.T) {
 	os.MkdirAll(filepath.Join(env.Root, "run/systemd/system"), 0o755)
 	if got := s.manager(&env); got != "systemd" {
 		t.Errorf("with /run/systemd/system: %s", got)
+	}
+}
+
+// prSetChildSubreaper is prctl's PR_SET_CHILD_SUBREAPER.
+const prSetChildSubreaper = 36
+
+// reapOrphans waits for the exited processes this one adopted.
+func reapOrphans() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
 	}
 }
