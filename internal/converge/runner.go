@@ -52,8 +52,8 @@ type Env struct {
 	// Sources are the files stored with the role, by name: template sources
 	// and file sources.
 	Sources map[string][]byte
-	// Exec runs the commands of package, service, user, group, exec and
-	// sysctl (OSRunner on a real machine).
+	// Exec runs the commands of package, service, user, group and exec
+	// (OSRunner on a real machine).
 	Exec CommandRunner
 	// HTTP fetches downloads (http.DefaultClient when nil).
 	HTTP *http.Client
