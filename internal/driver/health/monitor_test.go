@@ -162,9 +162,12 @@ func TestMonitorRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- m.Run(ctx) }()
+	// The good check's timeout is long: on a loaded machine a 20 ms answer
+	// is not guaranteed, and a timeout would make it unhealthy.
 	fast := Check{Protocol: HTTP, Interval: 20 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxConsecutiveFailures: 2}
 	ok, bad := fast, fast
 	ok.Path, bad.Path = "/ok", "/bad"
+	ok.Timeout = 10 * time.Second
 	m.Add(Task{ID: "good", Started: time.Now(), Target: Target{Ports: []int{p}}, Checks: []Check{ok}})
 	m.Add(Task{ID: "sick", Started: time.Now(), Target: Target{Ports: []int{p}}, Checks: []Check{bad}})
 	seen := map[string]bool{}
