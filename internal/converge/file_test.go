@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -488,5 +489,22 @@ func TestDirectoryThroughALink(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(env.Root, "data/www")); fi.Mode().Perm() != 0o755 {
 		t.Errorf("target mode %v", fi.Mode())
+	}
+}
+
+func TestLongDiffCut(t *testing.T) {
+	env, _ := testEnv(t)
+	line := strings.Repeat("x", 99) + "\n"
+	content, _ := json.Marshal(strings.Repeat(line, 1000)) // 100,000 bytes
+	rep := run(t, env, decodeJSON(t, `[{"file": {"path": "/big", "content": `+string(content)+`}}]`))
+	d := rep.Resources[0].Diff
+	head := "create /big\n--- /dev/null\n+++ /big\n@@ -0,0 +1,1000 @@\n"
+	kept := (maxDiff - len(head)) / 101 // whole "+" lines that fit
+	want := head + strings.Repeat("+"+line, kept) + fmt.Sprintf("(diff cut: %d more bytes)\n", len(head)+1000*101-len(head)-kept*101)
+	if d != want {
+		t.Errorf("diff of %d bytes ends %q", len(d), d[len(d)-60:])
+	}
+	if got := readFile(t, filepath.Join(env.Root, "big")); len(got) != 100000 {
+		t.Errorf("file of %d bytes", len(got))
 	}
 }

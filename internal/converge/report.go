@@ -121,6 +121,19 @@ func indent(s, first, rest string) string {
 	return b.String()
 }
 
+// maxDiff bounds a resource's diff in a report (a report goes to the
+// server and its history store).
+const maxDiff = 64 << 10
+
+// cutDiff cuts a diff longer than maxDiff at a line end and says so.
+func cutDiff(d string) string {
+	if len(d) <= maxDiff {
+		return d
+	}
+	cut := strings.LastIndexByte(d[:maxDiff], '\n') + 1
+	return d[:cut] + fmt.Sprintf("(diff cut: %d more bytes)\n", len(d)-cut)
+}
+
 // redactedDiff keeps a diff's header lines and the metadata lines (those
 // that do not start with space, + or -) and replaces the content lines.
 func redactedDiff(d string) string {

@@ -343,7 +343,7 @@ func (e *Env) converge(ctx context.Context, typ, name, action string, p Provider
 		if v := recover(); v != nil {
 			rr.Status, rr.Error = StatusFailed, fmt.Sprintf("panic: %v", v)
 		}
-		rr.Diff, rr.Note, rr.Error = e.redact(rr.Diff), e.redact(rr.Note), e.redact(rr.Error)
+		rr.Diff, rr.Note, rr.Error = cutDiff(e.redact(rr.Diff)), e.redact(rr.Note), e.redact(rr.Error)
 		rr.Duration = e.now().Sub(start)
 	}()
 	if check == nil {
