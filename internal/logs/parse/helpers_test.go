@@ -101,6 +101,33 @@ func TestMultiline(t *testing.T) {
 	}
 }
 
+func TestNewMultiline(t *testing.T) {
+	m, err := NewMultiline(`^\S`, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TimeoutOrDefault() != DefaultMultilineTimeout {
+		t.Errorf("timeout %v, want the default", m.TimeoutOrDefault())
+	}
+	if got := m.Feed([]byte("a")); len(got) != 0 {
+		t.Errorf("first line completed %q", got)
+	}
+	if got := m.Feed([]byte("  b")); len(got) != 0 {
+		t.Errorf("continuation completed %q", got)
+	}
+	if got := m.Feed([]byte("c")); len(got) != 1 || string(got[0]) != "a\n  b" {
+		t.Errorf("next start completed %q, want [\"a\\n  b\"]", got)
+	}
+	for _, bad := range []string{"", "(", "["} {
+		if _, err := NewMultiline(bad, 0, 0, 0); err == nil {
+			t.Errorf("NewMultiline(%q) succeeded", bad)
+		}
+	}
+	if _, err := NewMultiline("x", -1, 0, 0); err == nil {
+		t.Error("negative MaxLines accepted")
+	}
+}
+
 // splitAll scans r with SplitSyslog(max).
 func splitAll(t *testing.T, r interface{ Read([]byte) (int, error) }, max int) []string {
 	t.Helper()

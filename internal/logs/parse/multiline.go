@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"time"
 )
@@ -36,6 +38,22 @@ const (
 	DefaultMultilineMaxBytes = 1 << 20
 	DefaultMultilineTimeout  = 3 * time.Second
 )
+
+// NewMultiline compiles start (a LogInput's multiline.start) into a joiner;
+// zero bounds take the defaults.
+func NewMultiline(start string, maxLines, maxBytes int, timeout time.Duration) (*Multiline, error) {
+	if start == "" {
+		return nil, errors.New("multiline: start pattern is empty")
+	}
+	re, err := regexp.Compile(start)
+	if err != nil {
+		return nil, fmt.Errorf("multiline start: %w", err)
+	}
+	if maxLines < 0 || maxBytes < 0 || timeout < 0 {
+		return nil, errors.New("multiline: negative bound")
+	}
+	return &Multiline{Start: re, MaxLines: maxLines, MaxBytes: maxBytes, Timeout: timeout}, nil
+}
 
 // Feed adds one line (without its newline) and returns the events it
 // completed, each a new slice the caller may keep; line is not retained.
