@@ -63,9 +63,9 @@ func (Combined) Parse(line []byte, e *api.LogEntry) error {
 	}
 	if m, rest, ok := strings.Cut(req, " "); ok {
 		f["method"] = m
-		if p, proto, ok := strings.Cut(rest, " "); ok {
-			f["path"] = p
-			f["protocol"] = proto
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			f["path"] = rest[:i] // a path with a space (a bad request) stays whole
+			f["protocol"] = rest[i+1:]
 		} else {
 			f["path"] = rest
 		}
