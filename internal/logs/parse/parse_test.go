@@ -200,7 +200,7 @@ func TestCombined(t *testing.T) {
 					"status": "400", "bytes": "157"}},
 		},
 		{
-			name: "a space in the path, HTTP/0.9 style request without protocol",
+			name: "a space in the path",
 			line: `192.0.2.8 - - [10/Oct/2023:13:55:36 +0000] "GET /a b HTTP/1.1" 400 150 "-" "-"`,
 			want: api.LogEntry{Time: time.Date(2023, 10, 10, 13, 55, 36, 0, time.UTC),
 				Message: `192.0.2.8 - - [10/Oct/2023:13:55:36 +0000] "GET /a b HTTP/1.1" 400 150 "-" "-"`,
