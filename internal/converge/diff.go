@@ -8,10 +8,11 @@ import (
 // diffContext is the number of unchanged lines shown around a change.
 const diffContext = 3
 
-// maxDiffEdits bounds the Myers search; beyond it the diff shows the whole
-// old content removed and the new one added (still a correct diff, only a
-// long one).
-const maxDiffEdits = 4000
+// maxDiffEdits bounds the Myers search (its memory grows with the square
+// of the edits: about 8 MB at the bound); beyond it the diff shows the
+// whole old content removed and the new one added (still a correct diff,
+// only a long one).
+const maxDiffEdits = 1000
 
 type opKind byte
 
@@ -181,7 +182,8 @@ func myers(a, b []string, ao, bo int) []edit {
 	var trace [][]int
 	found := -1
 	for d := 0; d <= limit && found < 0; d++ {
-		trace = append(trace, append([]int(nil), v...))
+		// Step d reads only diagonals -d..d of the step before.
+		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
 			var x int
 			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
@@ -208,15 +210,15 @@ func myers(a, b []string, ao, bo int) []edit {
 	var rev []edit
 	x, y := n, m
 	for d := found; d > 0; d-- {
-		vp := trace[d]
+		vp := trace[d] // diagonal k at vp[k+d]
 		k := x - y
 		var pk int
-		if k == -d || (k != d && vp[off+k-1] < vp[off+k+1]) {
+		if k == -d || (k != d && vp[k-1+d] < vp[k+1+d]) {
 			pk = k + 1
 		} else {
 			pk = k - 1
 		}
-		px := vp[off+pk]
+		px := vp[pk+d]
 		py := px - pk
 		for x > px && y > py {
 			x--

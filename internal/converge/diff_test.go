@@ -163,3 +163,31 @@ func FuzzUnifiedDiff(f *testing.F) {
 		}
 	})
 }
+
+// TestUnifiedDiffLarge: past maxDiffEdits the diff replaces everything,
+// and it still turns the old text into the new one.
+func TestUnifiedDiffLarge(t *testing.T) {
+	var old, mostly, other strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&old, "line %d\n", i)
+		if i%10 == 0 {
+			fmt.Fprintf(&mostly, "changed %d\n", i)
+		} else {
+			fmt.Fprintf(&mostly, "line %d\n", i)
+		}
+		fmt.Fprintf(&other, "other %d\n", i)
+	}
+	for _, tt := range []struct {
+		name    string
+		new     string
+		changed int
+	}{{"300 lines changed", mostly.String(), 600}, {"all lines changed", other.String(), 6000}} {
+		d := UnifiedDiff("a", "b", old.String(), tt.new)
+		if got, err := applyUnified(old.String(), d); err != nil || got != tt.new {
+			t.Errorf("%s: the diff does not apply: %v", tt.name, err)
+		}
+		if n := changedLines(d); n != tt.changed {
+			t.Errorf("%s: %d lines changed, want %d", tt.name, n, tt.changed)
+		}
+	}
+}
