@@ -85,12 +85,27 @@ type shard struct {
 	key   []byte // scratch for building tokens
 }
 
-func newActive(seq uint64, path string, f *os.File, workers int) *active {
+// newActive makes an empty active segment; tokens is how many distinct
+// tokens to make room for (the last sealed segment's count), so that the
+// index does not grow by copying.
+func newActive(seq uint64, path string, f *os.File, workers, tokens int) *active {
 	a := &active{seq: seq, path: path, f: f, seed: maphash.MakeSeed(), shards: make([]shard, max(workers, 1)), sorted: true}
+	per := tokens / len(a.shards)
 	for i := range a.shards {
-		a.shards[i].tokIx = make(map[uint64]int32)
+		a.shards[i].tokIx = make(map[uint64]int32, per)
+		a.shards[i].toks = make([]string, 0, per)
+		a.shards[i].lists = make([]plist, 0, per)
 	}
 	return a
+}
+
+// tokens returns the number of distinct tokens.
+func (a *active) tokens() int {
+	n := 0
+	for i := range a.shards {
+		n += len(a.shards[i].toks)
+	}
+	return n
 }
 
 // fieldToken is the index token of a field's exact value.
@@ -268,7 +283,7 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 		tok  string
 		list []uint32
 	}
-	var refs []tokRef
+	refs := make([]tokRef, 0, a.tokens())
 	postings := 0
 	for k := range a.shards {
 		sh := &a.shards[k]

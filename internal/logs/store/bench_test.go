@@ -83,7 +83,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, c := range []struct {
 		sync    bool
 		workers int
-	}{{true, 0}, {false, 0}, {true, 1}} {
+	}{{true, 1}, {false, 1}, {true, 2}} {
 		b.Run(fmt.Sprintf("fsync=%v/workers=%d", c.sync, c.workers), func(b *testing.B) {
 			pool := nginxEntries(time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), 100_000, 1)
 			s, err := Open(Options{Dir: b.TempDir(), NoSync: !c.sync, IndexWorkers: c.workers})

@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,7 +60,8 @@ type Options struct {
 	// Enforce runs (default 5 minutes).
 	SealIdle time.Duration
 	// IndexWorkers index each batch in parallel, each a share of the
-	// tokens (default: GOMAXPROCS, at most 4).
+	// tokens (default 1: on a busy 2-core machine a second worker costs
+	// more CPU than it saves, see BenchmarkAppend).
 	IndexWorkers int
 	// NoSync skips the fsync of each Append (tests and benchmarks of the
 	// index only: an acknowledged batch may be lost on power failure).
@@ -83,6 +83,8 @@ type Store struct {
 	parts  map[int64]*partition // by start, Unix ns
 	closed bool
 	seq    atomic.Uint64
+	// tokHint is the distinct token count of the last sealed segment.
+	tokHint atomic.Int64
 
 	tail tailHub
 
@@ -136,7 +138,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	opts.SegmentBytes = min(opts.SegmentBytes, 1<<31) // offsets in a chunk are 32 bits
 	if opts.IndexWorkers <= 0 {
-		opts.IndexWorkers = min(runtime.GOMAXPROCS(0), 4)
+		opts.IndexWorkers = 1
 	}
 	if opts.SealIdle <= 0 {
 		opts.SealIdle = 5 * time.Minute
@@ -241,7 +243,7 @@ func (s *Store) recoverLog(p *partition, seq uint64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("log store: %w", err)
 	}
-	a := newActive(seq, path, nil, 1)
+	a := newActive(seq, path, nil, 1, 0)
 	var entries []api.LogEntry
 	var offs []int64
 	off := int64(0)
@@ -377,7 +379,7 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 			return fmt.Errorf("log store: %w", err)
 		}
 		syncDir(p.dir)
-		p.act = newActive(seq, path, f, s.opts.IndexWorkers)
+		p.act = newActive(seq, path, f, s.opts.IndexWorkers, int(s.tokHint.Load()))
 	}
 	a := p.act
 	est := 0
@@ -425,6 +427,9 @@ func (s *Store) seal(p *partition) error {
 	a := p.act
 	if a == nil {
 		return nil
+	}
+	if len(a.offs) >= s.opts.SegmentEntries/2 {
+		s.tokHint.Store(int64(a.tokens()))
 	}
 	dataPath, idxPath, err := a.sealFiles(p.dir)
 	if err != nil {
