@@ -115,8 +115,14 @@ func TestNewMultiline(t *testing.T) {
 	if got := m.Feed([]byte("  b")); len(got) != 0 {
 		t.Errorf("continuation completed %q", got)
 	}
+	if m.OpenLines() != 2 {
+		t.Errorf("OpenLines() = %d, want 2", m.OpenLines())
+	}
 	if got := m.Feed([]byte("c")); len(got) != 1 || string(got[0]) != "a\n  b" {
 		t.Errorf("next start completed %q, want [\"a\\n  b\"]", got)
+	}
+	if m.OpenLines() != 1 {
+		t.Errorf("OpenLines() = %d after a new start, want 1", m.OpenLines())
 	}
 	for _, bad := range []string{"", "(", "["} {
 		if _, err := NewMultiline(bad, 0, 0, 0); err == nil {

@@ -80,6 +80,11 @@ func (m *Multiline) Feed(line []byte) (complete [][]byte) {
 // Pending reports whether an event is open.
 func (m *Multiline) Pending() bool { return m.lines > 0 }
 
+// OpenLines is how many of the lines fed so far belong to the open event:
+// a file input marks them tail.Line.Pending so that its checkpoint does
+// not pass them before the event is complete.
+func (m *Multiline) OpenLines() int { return m.lines }
+
 // Flush completes and returns the open event, nil when there is none.
 func (m *Multiline) Flush() []byte {
 	if m.lines == 0 {

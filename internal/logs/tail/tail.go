@@ -88,6 +88,12 @@ type Line struct {
 	Data []byte
 	// Truncated says the line was longer than MaxLine and was cut.
 	Truncated bool
+	// Pending is set by the out function on lines it accepted but has not
+	// made durable yet: the lines of a multiline event still open. The
+	// file's checkpoint then stays before its first pending line of the
+	// batch, so that after a restart the event is read again whole; it
+	// moves on with a later batch that has no pending line before it.
+	Pending bool
 
 	r   *reader
 	gen int
@@ -508,12 +514,20 @@ func (t *Tailer) truncatedFile(r *reader) {
 	t.dirty = true
 }
 
-// commit records the acknowledged offsets of a delivered batch.
+// commit records the acknowledged offsets of a delivered batch: per file,
+// the end of its last line before its first Pending one.
 func (t *Tailer) commit(lines []Line) {
 	var n int64
+	var held map[*reader]bool // files with a pending line in this batch
 	for i := range lines {
 		l := &lines[i]
-		if l.r.gen == l.gen {
+		if l.Pending {
+			if held == nil {
+				held = map[*reader]bool{}
+			}
+			held[l.r] = true
+		}
+		if l.r.gen == l.gen && !held[l.r] {
 			l.r.acked = l.Offset
 		}
 		n += int64(len(l.Data))

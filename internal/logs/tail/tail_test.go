@@ -537,3 +537,47 @@ func TestCheckpointOfAnotherFileWithTheSameInode(t *testing.T) {
 		t.Fatalf("lines %q, want %q", got, want)
 	}
 }
+
+func TestPendingLinesHoldTheCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	other := filepath.Join(dir, "other.log")
+	statePath := filepath.Join(dir, "st.json")
+	appendFile(t, path, "a\nERROR start\n  at x\n")
+	appendFile(t, other, "o1\no2\n")
+	opts := Options{Patterns: []string{filepath.Join(dir, "*.log")}, StatePath: statePath, FromBeginning: true}
+	// run starts a tailer from the checkpoint, delivers one step with out
+	// marking the lines pending that pend says, and returns what it got.
+	run := func(pend func(Line) bool) []string {
+		tl := New(opts)
+		defer tl.closeAll()
+		tl.start()
+		var got []string
+		if _, err := tl.step(context.Background(), func(b []Line) error {
+			for i := range b {
+				got = append(got, string(b[i].Data))
+				b[i].Pending = pend(b[i])
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tl.maybeSave(true)
+		slices.Sort(got)
+		return got
+	}
+	// The stack trace is an open multiline event: its lines are pending.
+	got := run(func(l Line) bool { d := string(l.Data); return d == "ERROR start" || d == "  at x" })
+	if want := []string{"  at x", "ERROR start", "a", "o1", "o2"}; !slices.Equal(got, want) {
+		t.Fatalf("first run %q, want %q", got, want)
+	}
+	// After a restart the open event is read again, the rest is not.
+	appendFile(t, path, "next\n")
+	got = run(func(Line) bool { return false })
+	if want := []string{"  at x", "ERROR start", "next"}; !slices.Equal(got, want) {
+		t.Fatalf("after restart %q, want %q", got, want)
+	}
+	if got = run(func(Line) bool { return false }); len(got) != 0 {
+		t.Fatalf("third run re-sent %q", got)
+	}
+}
