@@ -8,7 +8,7 @@ export CGO_ENABLED=0
 # when running as root with apt and a package's command is missing.
 TEST_PACKAGES := etcd:etcd-server whisper-fetch:python3-whisper carbon-cache:graphite-carbon \
   collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic dockerd:docker.io \
-  /usr/share/zoneinfo/Europe/Berlin:tzdata
+  /usr/share/zoneinfo/Europe/Berlin:tzdata patch:patch python3:python3
 
 .PHONY: build run test test-deps bench fuzz clean
 
