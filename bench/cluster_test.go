@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -388,8 +390,33 @@ func BenchmarkApp200Instances(b *testing.B) {
 			last.LastFailure, healthSummary(last.Tasks), err, ag.LogTail(10))
 	}
 	nodes := map[string]int{}
+	var passedAt time.Duration // when the last task first passed its check
+	passed := 0
 	for _, t := range last.Tasks {
 		nodes[t.Node]++
+		if len(t.Health) > 0 && !t.Health[0].FirstSuccess.IsZero() {
+			passed++
+			passedAt = max(passedAt, t.Health[0].FirstSuccess.Sub(start))
+		}
+	}
+	if passed < app200Instances {
+		passedAt = 0
+	}
+	// The agent's task processes: a supervisor and the command per task.
+	var taskPIDs []int
+	for _, pid := range procsUnder(agentDir) {
+		if pid != ag.PID() {
+			taskPIDs = append(taskPIDs, pid)
+		}
+	}
+	costs := procsCost(taskPIDs)
+	var tasksCPU time.Duration
+	var tasksPSS int64
+	var byComm []string
+	for _, comm := range slices.Sorted(maps.Keys(costs)) {
+		c := costs[comm]
+		tasksCPU, tasksPSS = tasksCPU+c.CPU, tasksPSS+c.PSS
+		byComm = append(byComm, fmt.Sprintf("%d %s: %s CPU, RSS %.0f MB, PSS %.0f MB", c.N, comm, c.CPU.Round(time.Millisecond), mb(c.RSS), mb(c.PSS)))
 	}
 
 	// Tear down: delete the app and wait until no task is alive.
@@ -417,6 +444,9 @@ func BenchmarkApp200Instances(b *testing.B) {
 
 	b.ReportMetric(float64(healthyAt.Nanoseconds()), "ns/op")
 	b.ReportMetric(healthyAt.Seconds(), "healthy-s")
+	b.ReportMetric(passedAt.Seconds(), "passed-once-s")
+	b.ReportMetric(tasksCPU.Seconds(), "task-procs-cpu-s")
+	b.ReportMetric(mb(tasksPSS), "task-procs-pss-MB")
 	b.ReportMetric(runningAt.Seconds(), "running-s")
 	b.ReportMetric(applyTime.Seconds()*1000, "apply-ms")
 	b.ReportMetric(teardown.Seconds(), "teardown-s")
@@ -428,6 +458,9 @@ func BenchmarkApp200Instances(b *testing.B) {
 	b.Logf("%d instances of `exec sleep 3600` (COMMAND check `true` every 1 s) on one agent: apply answered in %s, first running after %s, all running after %s, all healthy after %s (target < 15 s); tasks by node %v",
 		app200Instances, applyTime.Round(time.Millisecond), firstAt.Round(time.Millisecond), runningAt.Round(time.Millisecond),
 		healthyAt.Round(time.Millisecond), nodes)
+	b.Logf("every task had passed its check once %s after the apply (from the tasks' first_success; 0: not all did; all healthy at once: %s)",
+		passedAt.Round(time.Millisecond), healthyAt.Round(time.Millisecond))
+	b.Logf("task processes (supervisor and command of each task), at all healthy: %s", strings.Join(byComm, "; "))
 	b.Logf("during it: server CPU %.0f%% of a core, agent CPU %.0f%% of a core, agent peak RSS %.0f MB, machine %.0f%% of a core busy (of %d cores); delete → no task alive in %s",
 		100*(srvCPU1-srvCPU0).Seconds()/wall.Seconds(), 100*(agCPU1-agCPU0).Seconds()/wall.Seconds(), mb(agHWM), busy, cores,
 		teardown.Round(time.Millisecond))

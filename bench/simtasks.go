@@ -264,11 +264,23 @@ func appDocument(id, cmd string, instances int, cpus float64, mem int64, extra m
 // tasks of an agent whose data dir is dir, and the agent itself. It
 // returns how many it signalled.
 func killTaskProcs(dir string) int {
+	n := 0
+	for _, pid := range procsUnder(dir) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// procsUnder returns the processes (but this one) whose working directory
+// is under dir or whose command line mentions dir.
+func procsUnder(dir string) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
@@ -277,12 +289,59 @@ func killTaskProcs(dir string) int {
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if cwd == dir || strings.HasPrefix(cwd, dir+"/") || strings.Contains(string(cmd), dir) {
-			if syscall.Kill(pid, syscall.SIGKILL) == nil {
-				n++
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procCost is what a group of processes used.
+type procCost struct {
+	N   int
+	CPU time.Duration
+	RSS int64 // resident memory, shared pages counted in each process
+	PSS int64 // proportional share: shared pages divided among their users
+}
+
+// procsCost sums the CPU time and memory of processes by command name
+// (/proc/PID/comm).
+func procsCost(pids []int) map[string]procCost {
+	out := map[string]procCost{}
+	for _, pid := range pids {
+		c, err := cpuTime(pid)
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		name := strings.TrimSpace(string(comm))
+		r, _, _ := memory(pid)
+		pc := out[name]
+		pc.N++
+		pc.CPU += c
+		pc.RSS += r
+		pc.PSS += pss(pid)
+		out[name] = pc
+	}
+	return out
+}
+
+// pss returns the proportional set size of process pid in bytes, from
+// /proc/PID/smaps_rollup; 0 when unknown.
+func pss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n << 10
 			}
 		}
 	}
-	return n
+	return 0
 }
 
 // poll calls fn every interval until it reports done, fails, or ctx ends.
