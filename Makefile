@@ -8,7 +8,8 @@ export CGO_ENABLED=0
 # when running as root with apt and a package's command is missing.
 TEST_PACKAGES := etcd:etcd-server whisper-fetch:python3-whisper carbon-cache:graphite-carbon \
   collectd:collectd-core /usr/lib/nagios/plugins/check_http:monitoring-plugins-basic dockerd:docker.io \
-  /usr/share/zoneinfo/Europe/Berlin:tzdata patch:patch python3:python3
+  /usr/share/zoneinfo/Europe/Berlin:tzdata patch:patch python3:python3 \
+  /usr/sbin/rsyslogd:rsyslog /usr/sbin/nginx:nginx-light /usr/sbin/logrotate:logrotate
 
 .PHONY: build run test test-deps bench fuzz clean
 
@@ -29,7 +30,7 @@ test-deps:
 	    echo "installing test peers:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
 	      echo "warning: could not install$$missing; tests that need them will skip"; \
-	    pkill -x etcd; pkill -x collectd; pkill -f bin/carbon-cache; pkill -x dockerd; pkill -x containerd; true; \
+	    pkill -x etcd; pkill -x collectd; pkill -f bin/carbon-cache; pkill -x dockerd; pkill -x containerd; pkill -x rsyslogd; pkill -x nginx; true; \
 	  else echo "note: not root or no apt: missing$$missing; tests that need them will skip"; fi; \
 	fi
 
