@@ -42,10 +42,15 @@ const (
 //   - apply → GET /api/v1/apps counts every task running, as tasks/s end
 //     to end;
 //   - the server's CPU (percent of one core) and RSS over that window.
+//
+// BENCH_CLUSTER_REPORTS=off keeps the agents from reporting (placement
+// alone, without the task status writes competing for etcd); the running
+// phase is then skipped.
 func BenchmarkClusterPlacement(b *testing.B) {
 	skipUnlessLinux(b)
 	nAgents := envInt("BENCH_CLUSTER_AGENTS", clusterAgents)
 	nTasks := envInt("BENCH_CLUSTER_TASKS", clusterTasks)
+	reports := os.Getenv("BENCH_CLUSTER_REPORTS") != "off"
 	limit, err := raiseFileLimit(65536)
 	if err != nil || limit < uint64(2*nAgents+1024) {
 		b.Skipf("RLIMIT_NOFILE is %d (%v): need %d", limit, err, 2*nAgents+1024)
@@ -64,7 +69,7 @@ func BenchmarkClusterPlacement(b *testing.B) {
 		agents.Wait()
 	}()
 	joinStart := time.Now()
-	joined, joinErrs := joinTaskFleet(ctx, s, token, nAgents, tf, &agents)
+	joined, joinErrs := joinTaskFleet(ctx, s, token, nAgents, tf, &agents, reports)
 	joinTime := time.Since(joinStart)
 	if joined == 0 {
 		b.Fatalf("no agent joined: %v", joinErrs[0])
@@ -143,6 +148,9 @@ func BenchmarkClusterPlacement(b *testing.B) {
 	var runTime time.Duration
 	var running, staged, polls int
 	rctx, rcancel := context.WithDeadline(ctx, start.Add(clusterRunBound))
+	if !reports {
+		rcancel() // nothing reports running: skip the wait
+	}
 	err = poll(rctx, 200*time.Millisecond, func() (bool, error) {
 		polls++
 		as, err := c.Apps(rctx)
@@ -167,7 +175,7 @@ func BenchmarkClusterPlacement(b *testing.B) {
 	mcancel()
 	u := <-srvUse
 	self1, _ := cpuTime(os.Getpid())
-	if err != nil {
+	if err != nil && reports {
 		b.Errorf("after %s the server counts %d of %d tasks running (%d staged): %v", clusterRunBound, running, nTasks, staged, err)
 	}
 	if useErr != nil {
@@ -256,10 +264,10 @@ func ratePer(n int, d time.Duration) float64 {
 }
 
 // joinTaskFleet joins n task-running simulated agents through 16 workers
-// and starts their heartbeats, watches and report shipping (tracked by
-// agents, ending with ctx). It returns how many joined and the errors of
-// the others.
-func joinTaskFleet(ctx context.Context, s *Server, token string, n int, tf *taskFleet, agents *sync.WaitGroup) (int, []error) {
+// and starts their heartbeats, watches and (with reports) report shipping,
+// tracked by agents and ending with ctx. It returns how many joined and the
+// errors of the others.
+func joinTaskFleet(ctx context.Context, s *Server, token string, n int, tf *taskFleet, agents *sync.WaitGroup, reports bool) (int, []error) {
 	epoch := time.Now()
 	jobs := make(chan int)
 	var mu sync.Mutex
@@ -289,7 +297,9 @@ func joinTaskFleet(ctx context.Context, s *Server, token string, n int, tf *task
 				agents.Go(func() {
 					var wg sync.WaitGroup
 					wg.Go(func() { a.watchTasks(ctx, tf) })
-					wg.Go(func() { a.shipReports(ctx, tf, clusterShip) })
+					if reports {
+						wg.Go(func() { a.shipReports(ctx, tf, clusterShip) })
+					}
 					a.heartbeats(ctx, tf.fleet, epoch, phase, interval)
 					wg.Wait()
 					a.close()
