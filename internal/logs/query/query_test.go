@@ -226,3 +226,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEachWord checks that the index's word cutter agrees with AppendWords.
+func FuzzEachWord(f *testing.F) {
+	for _, s := range []string{`GET /api/v1/Users?id=7 "Ünïcode" ÄB-c`, "x\xffy", "ÀÉ 12", "İstanbul ǅ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := AppendWords(nil, s)
+		i := 0
+		EachWord(s, nil, func(w []byte) {
+			if i >= len(want) || string(w) != want[i] {
+				t.Fatalf("EachWord(%q) word %d = %q, want %q", s, i, w, want)
+			}
+			i++
+		})
+		if i != len(want) {
+			t.Fatalf("EachWord(%q) gave %d words, want %d", s, i, len(want))
+		}
+	})
+}

@@ -55,27 +55,47 @@ func AppendWords(dst []string, s string) []string {
 // them, in a buffer (reused from buf, returned for reuse) that is only valid
 // during the call. It does not allocate once buf is large enough.
 func EachWord(s string, buf []byte, fn func(w []byte)) []byte {
-	for i := 0; ; {
-		a, b := nextWord(s, i)
-		if a < 0 {
-			return buf
-		}
-		buf = buf[:0]
-		for _, r := range s[a:b] {
-			if r < utf8.RuneSelf {
-				c := byte(r)
-				if c >= 'A' && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				buf = append(buf, c)
-			} else {
-				buf = utf8.AppendRune(buf, unicode.ToLower(r))
+	buf = buf[:0]
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			// ASCII fast path: a table says word byte or not and lowers it.
+			if l := asciiLower[c]; l != 0 {
+				buf = append(buf, l)
+			} else if len(buf) > 0 {
+				fn(buf)
+				buf = buf[:0]
 			}
+			i++
+			continue
 		}
-		fn(buf)
-		i = b
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsLetter(r) || unicode.IsNumber(r) {
+			buf = utf8.AppendRune(buf, unicode.ToLower(r))
+		} else if len(buf) > 0 {
+			fn(buf)
+			buf = buf[:0]
+		}
+		i += n
 	}
+	if len(buf) > 0 {
+		fn(buf)
+	}
+	return buf
 }
+
+// asciiLower maps ASCII letters and digits to their lower case and every
+// other byte to 0.
+var asciiLower = func() (t [utf8.RuneSelf]byte) {
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c
+	}
+	for c := byte('a'); c <= 'z'; c++ {
+		t[c] = c
+		t[c-'a'+'A'] = c
+	}
+	return t
+}()
 
 func lowerASCII(w string) string {
 	for i := 0; i < len(w); i++ {
