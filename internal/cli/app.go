@@ -83,27 +83,20 @@ how the last instance failed.`,
 		Example: "  corral app ls\n  corral app ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			apps, err := c.Apps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if apps == nil {
-				apps = []api.AppStatus{}
-			}
-			now := a.now()
-			return a.emit(apps, func(w io.Writer) error {
-				row(w, "ID", "VERSION", "INSTANCES", "DEPLOYING", "WAITING/LAST FAILURE")
-				for _, st := range apps {
-					row(w, st.Spec.ID, strconv.FormatInt(st.Version, 10), appInstances(st),
-						dash(strings.Join(runningDeployments(st), ",")), appNote(now, st))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.AppStatus, error) {
+				return c.Apps(ctx)
+			}, a.writeApps)
 		},
+	}
+}
+
+// writeApps writes the table of `app ls`.
+func (a *app) writeApps(w io.Writer, apps []api.AppStatus) {
+	now := a.now()
+	row(w, "ID", "VERSION", "INSTANCES", "DEPLOYING", "WAITING/LAST FAILURE")
+	for _, st := range apps {
+		row(w, st.Spec.ID, strconv.FormatInt(st.Version, 10), appInstances(st),
+			dash(strings.Join(runningDeployments(st), ",")), appNote(now, st))
 	}
 }
 
@@ -235,18 +228,9 @@ placed, say), the last failed instance and why, and its tasks.`,
 		Example: "  corral app show /shop/api\n  corral app show shop/api -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			st, err := c.App(cmd.Context(), appID(args[0]))
-			if err != nil {
-				return err
-			}
-			return a.emit(st, func(w io.Writer) error {
-				a.writeApp(w, st)
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.AppStatus, error) {
+				return c.App(ctx, appID(args[0]))
+			}, a.writeApp)
 		},
 	}
 }
@@ -326,21 +310,9 @@ func (a *app) appTasksCmd() *cobra.Command {
 		Example: "  corral app tasks /shop/api\n  corral app tasks /shop/api -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ts, err := c.AppTasks(cmd.Context(), appID(args[0]))
-			if err != nil {
-				return err
-			}
-			if ts == nil {
-				ts = []api.Task{}
-			}
-			return a.emit(ts, func(w io.Writer) error {
-				a.writeTasks(w, ts, "")
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.Task, error) {
+				return c.AppTasks(ctx, appID(args[0]))
+			}, func(w io.Writer, ts []api.Task) { a.writeTasks(w, ts, "") })
 		},
 	}
 }
@@ -436,16 +408,10 @@ func (a *app) appRmCmd() *cobra.Command {
 		Example: "  corral app rm /shop/api",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			id := appID(args[0])
-			if err := c.DeleteApp(cmd.Context(), id); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "app %s removed; its tasks are being killed\n", id)
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.DeleteApp(ctx, id)
+			}, "app "+id+" removed; its tasks are being killed")
 		},
 	}
 }
@@ -458,26 +424,19 @@ func (a *app) appVersionsCmd() *cobra.Command {
 		Example: "  corral app versions /shop/api\n  corral app versions /shop/api -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			vs, err := c.AppVersions(cmd.Context(), appID(args[0]))
-			if err != nil {
-				return err
-			}
-			if vs == nil {
-				vs = []api.AppVersion{}
-			}
-			return a.emit(vs, func(w io.Writer) error {
-				row(w, "VERSION", "CREATED", "BY", "INSTANCES", "RESOURCES", "RUNS")
-				for _, v := range vs {
-					row(w, strconv.FormatInt(v.Version, 10), stamp(v.CreatedAt), dash(v.By),
-						strconv.Itoa(v.Spec.Count()), resources(v.Spec.RunSpec), firstLine(runsWhat(v.Spec.RunSpec), 50))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.AppVersion, error) {
+				return c.AppVersions(ctx, appID(args[0]))
+			}, writeAppVersions)
 		},
+	}
+}
+
+// writeAppVersions writes the table of `app versions`.
+func writeAppVersions(w io.Writer, vs []api.AppVersion) {
+	row(w, "VERSION", "CREATED", "BY", "INSTANCES", "RESOURCES", "RUNS")
+	for _, v := range vs {
+		row(w, strconv.FormatInt(v.Version, 10), stamp(v.CreatedAt), dash(v.By),
+			strconv.Itoa(v.Spec.Count()), resources(v.Spec.RunSpec), firstLine(runsWhat(v.Spec.RunSpec), 50))
 	}
 }
 
@@ -514,7 +473,7 @@ func (f *logFlags) query(q client.LogQuery) (client.LogQuery, error) {
 // ctx ends. Tables show "TIME TASK STREAM| MESSAGE"; -o json prints one
 // JSON object a line, -o yaml one document a line.
 func (a *app) printLogs(ctx context.Context, c *client.Client, q client.LogQuery, follow bool) error {
-	show := func(e api.LogEntry) error {
+	printEntry := func(e api.LogEntry) error {
 		switch a.output {
 		case "json":
 			b, err := json.Marshal(e)
@@ -538,14 +497,14 @@ func (a *app) printLogs(ctx context.Context, c *client.Client, q client.LogQuery
 		return err
 	}
 	if follow {
-		return c.FollowLogs(ctx, q, show)
+		return c.FollowLogs(ctx, q, printEntry)
 	}
 	es, err := c.Logs(ctx, q)
 	if err != nil {
 		return err
 	}
 	for _, e := range es {
-		if err := show(e); err != nil {
+		if err := printEntry(e); err != nil {
 			return err
 		}
 	}

@@ -33,18 +33,6 @@ as Marathon does: that rollback is a new deployment.`,
 	return cmd
 }
 
-// waitFlags are the flags of a command that starts a deployment or a run.
-type waitFlags struct {
-	wait     bool
-	interval time.Duration
-}
-
-func (f *waitFlags) add(cmd *cobra.Command, what string) {
-	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until the "+what+" ends; exit 1 unless it succeeds")
-	cmd.Flags().DurationVar(&f.interval, "poll-interval", time.Second, "how often --wait asks the server")
-	_ = cmd.Flags().MarkHidden("poll-interval")
-}
-
 // deploymentProgress says in words how far d got, for tables and the
 // progress lines of --wait.
 func deploymentProgress(d api.Deployment) string {
@@ -70,31 +58,17 @@ func versionChange(d api.Deployment) string {
 // started reports a deployment a command started and, with --wait, waits
 // for it to end.
 func (a *app) started(ctx context.Context, c *client.Client, d api.Deployment, what string, wf waitFlags) error {
-	if !wf.wait {
-		return a.emit(d, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "%s: deployment %s started (%s %s)\n", what, d.ID, d.Kind, versionChange(d))
-			return err
-		})
+	started := fmt.Sprintf("%s: deployment %s started (%s %s)", what, d.ID, d.Kind, versionChange(d))
+	wait := func(progress io.Writer) (api.Deployment, error) {
+		return a.waitDeployment(ctx, c, d.ID, wf.interval, progress)
 	}
-	progress := a.stdout
-	if a.output != "table" {
-		progress = a.stderr
-	}
-	fmt.Fprintf(progress, "%s: deployment %s started (%s %s)\n", what, d.ID, d.Kind, versionChange(d))
-	final, err := a.waitDeployment(ctx, c, d.ID, wf.interval, progress)
-	if err != nil {
-		return err
-	}
-	if err := a.emit(final, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "deployment %s %s after %s\n", final.ID, final.State, span(final.Finished.Sub(final.Started)))
-		return err
-	}); err != nil {
-		return err
-	}
-	if final.State != api.DeploymentSucceeded {
-		return &exitCodeError{code: 1, err: fmt.Errorf("deployment %s was %s", final.ID, final.State)}
-	}
-	return nil
+	return follow(a, wf, d, started, wait, func(final api.Deployment) (string, error) {
+		line := fmt.Sprintf("deployment %s %s after %s", final.ID, final.State, span(final.Finished.Sub(final.Started)))
+		if final.State != api.DeploymentSucceeded {
+			return line, &exitCodeError{code: 1, err: fmt.Errorf("deployment %s was %s", final.ID, final.State)}
+		}
+		return line, nil
+	})
 }
 
 // maxUnknownPolls is how many times in a row --wait polls a deployment
@@ -105,9 +79,11 @@ const maxUnknownPolls = 30
 // runs, writing a progress line to w whenever its progress or what it waits
 // for changes, and returns it as it ended.
 func (a *app) waitDeployment(ctx context.Context, c *client.Client, id string, interval time.Duration, w io.Writer) (api.Deployment, error) {
-	last := ""
-	for unknown := 0; ; {
-		d, err := c.Deployment(ctx, id)
+	var d api.Deployment
+	last, unknown := "", 0
+	err := poll(ctx, interval, "deployment "+id, func() (bool, error) {
+		var err error
+		d, err = c.Deployment(ctx, id)
 		var line string
 		switch {
 		case api.StatusOf(err) == http.StatusNotFound && unknown < maxUnknownPolls:
@@ -115,9 +91,9 @@ func (a *app) waitDeployment(ctx context.Context, c *client.Client, id string, i
 			unknown++
 			line = "  waiting for the scheduler to start it"
 		case err != nil:
-			return d, err
+			return false, err
 		case d.State != api.DeploymentRunning:
-			return d, nil
+			return true, nil
 		default:
 			line = "  " + deploymentProgress(d)
 			if d.Waiting != "" {
@@ -128,12 +104,9 @@ func (a *app) waitDeployment(ctx context.Context, c *client.Client, id string, i
 			fmt.Fprintln(w, line)
 			last = line
 		}
-		select {
-		case <-ctx.Done():
-			return d, fmt.Errorf("wait for deployment %s: %w", id, ctx.Err())
-		case <-time.After(interval):
-		}
-	}
+		return false, nil
+	})
+	return d, err
 }
 
 func (a *app) deploymentLsCmd() *cobra.Command {
@@ -145,32 +118,25 @@ func (a *app) deploymentLsCmd() *cobra.Command {
 		Example: "  corral deployment ls\n  corral deployment ls --all --app /shop/api\n  corral deployment ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ds, err := c.Deployments(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			if ds == nil {
-				ds = []api.Deployment{}
-			}
-			now := a.now()
-			return a.emit(ds, func(w io.Writer) error {
-				row(w, "ID", "APP", "KIND", "VERSION", "STATE", "PROGRESS", "STARTED", "WAITING")
-				for _, d := range ds {
-					row(w, d.ID, d.App, d.Kind, versionChange(d), d.State, deploymentProgress(d),
-						ago(now, d.Started)+" ago", firstLine(d.Waiting, 60))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.Deployment, error) {
+				return c.Deployments(ctx, q)
+			}, a.writeDeployments)
 		},
 	}
 	cmd.Flags().BoolVar(&q.All, "all", false, "also list finished deployments, newest first")
 	cmd.Flags().StringVar(&q.App, "app", "", "only the deployments of this app")
 	cmd.Flags().IntVar(&q.Limit, "limit", 0, "list at most this many (default: the server's)")
 	return cmd
+}
+
+// writeDeployments writes the table of `deployment ls`.
+func (a *app) writeDeployments(w io.Writer, ds []api.Deployment) {
+	now := a.now()
+	row(w, "ID", "APP", "KIND", "VERSION", "STATE", "PROGRESS", "STARTED", "WAITING")
+	for _, d := range ds {
+		row(w, d.ID, d.App, d.Kind, versionChange(d), d.State, deploymentProgress(d),
+			ago(now, d.Started)+" ago", firstLine(d.Waiting, 60))
+	}
 }
 
 func (a *app) deploymentShowCmd() *cobra.Command {
@@ -181,18 +147,9 @@ func (a *app) deploymentShowCmd() *cobra.Command {
 		Example: "  corral deployment show shop_api.v4\n  corral deployment show shop_api.v4 -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.Deployment(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(d, func(w io.Writer) error {
-				a.writeDeployment(w, d, "")
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Deployment, error) {
+				return c.Deployment(ctx, args[0])
+			}, func(w io.Writer, d api.Deployment) { a.writeDeployment(w, d, "") })
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,34 +102,27 @@ func (a *app) jobLsCmd() *cobra.Command {
 		Example: "  corral job ls\n  corral job ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			js, err := c.Jobs(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if js == nil {
-				js = []api.JobStatus{}
-			}
-			now := a.now()
-			return a.emit(js, func(w io.Writer) error {
-				row(w, "ID", "SCHEDULE", "TZ", "NEXT RUN", "LAST RUN")
-				for _, j := range js {
-					tz := j.Spec.Timezone
-					if tz == "" {
-						tz = "UTC"
-					}
-					last := runSummary(now, j.LastRun)
-					if len(j.Active) > 0 {
-						last = fmt.Sprintf("%d active; last: %s", len(j.Active), last)
-					}
-					row(w, j.Spec.ID, dash(j.Spec.Schedule), tz, nextRun(now, j), last)
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.JobStatus, error) {
+				return c.Jobs(ctx)
+			}, a.writeJobs)
 		},
+	}
+}
+
+// writeJobs writes the table of `job ls`.
+func (a *app) writeJobs(w io.Writer, js []api.JobStatus) {
+	now := a.now()
+	row(w, "ID", "SCHEDULE", "TZ", "NEXT RUN", "LAST RUN")
+	for _, j := range js {
+		tz := j.Spec.Timezone
+		if tz == "" {
+			tz = "UTC"
+		}
+		last := runSummary(now, j.LastRun)
+		if len(j.Active) > 0 {
+			last = fmt.Sprintf("%d active; last: %s", len(j.Active), last)
+		}
+		row(w, j.Spec.ID, dash(j.Spec.Schedule), tz, nextRun(now, j), last)
 	}
 }
 
@@ -140,18 +134,9 @@ func (a *app) jobShowCmd() *cobra.Command {
 		Example: "  corral job show /ops/backup\n  corral job show /ops/backup -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			j, err := c.Job(cmd.Context(), appID(args[0]))
-			if err != nil {
-				return err
-			}
-			return a.emit(j, func(w io.Writer) error {
-				a.writeJob(w, j)
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.JobStatus, error) {
+				return c.Job(ctx, appID(args[0]))
+			}, a.writeJob)
 		},
 	}
 }
@@ -227,78 +212,59 @@ print how it ended and exit 1 unless it succeeded.`,
 			if err != nil {
 				return err
 			}
-			if !wf.wait {
-				return a.emit(r, func(w io.Writer) error {
-					_, err := fmt.Fprintf(w, "job %s: run %s started\n", id, r.ID)
-					return err
-				})
+			wait := func(io.Writer) (api.JobRun, error) {
+				return a.waitRun(cmd.Context(), c, id, r.ID, wf.interval)
 			}
-			progress := a.stdout
-			if a.output != "table" {
-				progress = a.stderr
-			}
-			fmt.Fprintf(progress, "job %s: run %s started\n", id, r.ID)
-			r, err = a.waitRun(cmd.Context(), c, id, r.ID, wf.interval)
-			if err != nil {
-				return err
-			}
-			if err := a.emit(r, func(w io.Writer) error {
-				s := fmt.Sprintf("run %s %s", r.ID, r.State)
-				if r.ExitCode != nil {
-					s += ", exit " + exitText(r.ExitCode)
-				}
-				s += " after " + runDuration(a.now(), r)
-				if r.Attempts > 1 {
-					s += fmt.Sprintf(" (%d attempts)", r.Attempts)
-				}
-				if r.Node != "" {
-					s += " on " + r.Node
-				}
-				if r.Reason != "" {
-					s += ": " + r.Reason
-				}
-				_, err := fmt.Fprintln(w, s)
-				return err
-			}); err != nil {
-				return err
-			}
-			if r.State != api.RunSucceeded {
-				return &exitCodeError{code: 1}
-			}
-			return nil
+			return follow(a, wf, r, fmt.Sprintf("job %s: run %s started", id, r.ID), wait, a.runEnded)
 		},
 	}
 	wf.add(cmd, "run")
 	return cmd
 }
 
+// runEnded is the line saying how run r ended, and an exit code error
+// unless it succeeded.
+func (a *app) runEnded(r api.JobRun) (string, error) {
+	s := fmt.Sprintf("run %s %s", r.ID, r.State)
+	if r.ExitCode != nil {
+		s += ", exit " + exitText(r.ExitCode)
+	}
+	s += " after " + runDuration(a.now(), r)
+	if r.Attempts > 1 {
+		s += fmt.Sprintf(" (%d attempts)", r.Attempts)
+	}
+	if r.Node != "" {
+		s += " on " + r.Node
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	if r.State != api.RunSucceeded {
+		return s, &exitCodeError{code: 1}
+	}
+	return s, nil
+}
+
 // waitRun polls the runs of job every interval until run is no longer
 // active and returns it.
 func (a *app) waitRun(ctx context.Context, c *client.Client, job, run string, interval time.Duration) (api.JobRun, error) {
-	for {
+	var ended api.JobRun
+	err := poll(ctx, interval, "run "+run, func() (bool, error) {
 		rs, err := c.JobRuns(ctx, job, 0)
 		if err != nil {
-			return api.JobRun{}, err
+			return false, err
 		}
-		found := false
-		for _, r := range rs {
-			if r.ID != run {
-				continue
-			}
-			found = true
-			if r.State != api.RunActive {
-				return r, nil
-			}
+		i := slices.IndexFunc(rs, func(r api.JobRun) bool { return r.ID == run })
+		if i < 0 {
+			return false, fmt.Errorf("run %s of job %s is not in its history", run, job)
 		}
-		if !found {
-			return api.JobRun{}, fmt.Errorf("run %s of job %s is not in its history", run, job)
-		}
-		select {
-		case <-ctx.Done():
-			return api.JobRun{}, fmt.Errorf("wait for run %s: %w", run, ctx.Err())
-		case <-time.After(interval):
-		}
+		ended = rs[i]
+		return ended.State != api.RunActive, nil
+	})
+	if err != nil {
+		return api.JobRun{}, err
 	}
+	return ended, nil
 }
 
 func (a *app) jobHistoryCmd() *cobra.Command {
@@ -310,22 +276,9 @@ func (a *app) jobHistoryCmd() *cobra.Command {
 		Example: "  corral job history /ops/backup\n  corral job history /ops/backup -n 50 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			rs, err := c.JobRuns(cmd.Context(), appID(args[0]), limit)
-			if err != nil {
-				return err
-			}
-			if rs == nil {
-				rs = []api.JobRun{}
-			}
-			now := a.now()
-			return a.emit(rs, func(w io.Writer) error {
-				writeRuns(w, now, rs, "")
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.JobRun, error) {
+				return c.JobRuns(ctx, appID(args[0]), limit)
+			}, func(w io.Writer, rs []api.JobRun) { writeRuns(w, a.now(), rs, "") })
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "list at most this many runs")
@@ -366,16 +319,10 @@ func (a *app) jobRmCmd() *cobra.Command {
 		Example: "  corral job rm /ops/backup",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			id := appID(args[0])
-			if err := c.DeleteJob(cmd.Context(), id); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "job %s removed\n", id)
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.DeleteJob(ctx, id)
+			}, "job "+id+" removed")
 		},
 	}
 }

@@ -2,17 +2,65 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"corral/internal/client"
 )
+
+// show is the body of a command that fetches one value and prints it: it
+// gets the API client, calls fetch with the command's context, and prints
+// the value as emit does, table writing the table. A nil slice prints as []
+// in JSON and YAML.
+func show[T any](a *app, cmd *cobra.Command, fetch func(ctx context.Context, c *client.Client) (T, error), table func(w io.Writer, v T)) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	v = orEmpty(v)
+	return a.emit(v, func(w io.Writer) error {
+		table(w, v)
+		return nil
+	})
+}
+
+// act is the body of a command that changes one thing and says so: it gets
+// the API client, calls change with the command's context and, when that
+// succeeds, prints done as a line.
+func act(a *app, cmd *cobra.Command, change func(ctx context.Context, c *client.Client) error, done string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if err := change(cmd.Context(), c); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, done)
+	return err
+}
+
+// orEmpty returns v, or an empty slice of its type when v is a nil slice.
+func orEmpty[T any](v T) T {
+	if rv := reflect.ValueOf(&v).Elem(); rv.Kind() == reflect.Slice && rv.IsNil() {
+		rv.Set(reflect.MakeSlice(rv.Type(), 0, 0))
+	}
+	return v
+}
 
 // emit prints v as JSON or YAML when -o asks for it, else calls table with a
 // tabwriter.
