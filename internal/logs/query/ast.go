@@ -14,8 +14,8 @@
 //	    field's value and N are numbers, else as strings. time compares with an
 //	    RFC 3339 time (time>=2026-11-25T16:00:00Z).
 //	  - a bare word matches a word of the message, case-insensitively (words
-//	    are runs of letters and digits, as SQLite's unicode61 tokenizer cuts
-//	    them); `*` in a bare word globs within one word (time*). A "quoted
+//	    are runs of Unicode letters and digits; the log store indexes the same
+//	    words); `*` in a bare word globs within one word (time*). A "quoted
 //	    phrase" matches consecutive words of the message. message:v is the same
 //	    as the bare word or phrase v.
 //	  - -term negates any term or parenthesised group.
