@@ -3,24 +3,26 @@
 // filters. The log store (internal/logs/store) plans index lookups from the
 // syntax tree and uses Match as the final word on every entry.
 //
-// The language:
+// The language, for example
 //
-//		app:shop/api level:error status>=500 "timeout" -path:/health
+//	app:shop/api level:error status>=500 "timeout" -path:/health
 //
-//	  - field:value matches a field exactly (case-sensitive); `*` in the value
-//	    is a glob for any run of characters (app:shop/*); field:* means the
-//	    field is present and not empty. A value may be quoted: path:"/a b".
-//	  - field>=N, field>N, field<N, field<=N compare numerically when both the
-//	    field's value and N are numbers, else as strings. time compares with an
-//	    RFC 3339 time (time>=2026-11-25T16:00:00Z).
-//	  - a bare word matches a word of the message, case-insensitively (words
-//	    are runs of Unicode letters and digits; the log store indexes the same
-//	    words); `*` in a bare word globs within one word (time*). A "quoted
-//	    phrase" matches consecutive words of the message. message:v is the same
-//	    as the bare word or phrase v.
-//	  - -term negates any term or parenthesised group.
-//	  - terms side by side are ANDed (AND may be written); OR between terms
-//	    binds looser than AND; parentheses group: (a OR b) c.
+// has these terms:
+//
+//   - field:value matches a field exactly (case-sensitive); `*` in the value
+//     is a glob for any run of characters (app:shop/*); field:* means the
+//     field is present and not empty. A value may be quoted: path:"/a b".
+//   - field>=N, field>N, field<N, field<=N compare numerically when both the
+//     field's value and N are numbers, else as strings. time compares with an
+//     RFC 3339 time (time>=2026-11-25T16:00:00Z).
+//   - a bare word matches a word of the message, case-insensitively (words
+//     are runs of Unicode letters and digits; the log store indexes the same
+//     words); `*` in a bare word globs within one word (time*). A "quoted
+//     phrase" matches consecutive words of the message. message:v is the same
+//     as the bare word or phrase v.
+//   - -term negates any term or parenthesised group.
+//   - terms side by side are ANDed (AND may be written); OR between terms
+//     binds looser than AND; parentheses group: (a OR b) c.
 //
 // Built-in fields are time, node, source, app, task, stream, level and
 // message; every other name is a field a parser found (status, path). A
