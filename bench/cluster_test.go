@@ -326,8 +326,11 @@ const (
 // exec app of 200 instances of `exec sleep 3600`, one dynamic port each,
 // with a COMMAND health check `true` every second. It measures apply → the
 // server counts 200 running and 200 healthy (polling GET
-// /api/v1/apps/{id}); target: healthy under 15 s. Then it deletes the app
-// and measures until no task is alive.
+// /api/v1/apps/{id}); target: healthy under 15 s. It also reports when the
+// last task first passed its check (its first_success), which a check
+// timing out now and then does not delay, and the CPU and memory of the
+// task processes (a supervisor and the command per task). Then it deletes
+// the app and measures until no task is alive.
 func BenchmarkApp200Instances(b *testing.B) {
 	skipUnlessLinux(b)
 	parent := b.TempDir()
@@ -484,7 +487,10 @@ func realAgentArgs(cpus, memMB int, ports string) []string {
 		"--checks=false", "--host-metrics-interval", "0", "--statsd-addr", ""}
 }
 
-// commandCheck is a health check that passes at once: `true` every second.
+// commandCheck is a health check that passes at once: `true` every second
+// (its timeout is capped at the interval), with 10 failures in a row
+// before a kill, so a check timed out on a busy machine does not make the
+// task churn.
 func commandCheck() map[string]any {
 	return map[string]any{"protocol": "COMMAND", "command": "true", "grace_period": "0s", "interval": "1s",
 		"timeout": "1s", "max_consecutive_failures": 10}
