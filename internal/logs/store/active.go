@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -293,7 +294,7 @@ func (a *active) sealFiles(dir string) (dataPath, idxPath string, err error) {
 			postings += len(l)
 		}
 	}
-	sort.Slice(refs, func(i, j int) bool { return refs[i].tok < refs[j].tok })
+	slices.SortFunc(refs, func(x, y tokRef) int { return strings.Compare(x.tok, y.tok) })
 	toks := make([]string, len(refs))
 	for i := range refs {
 		toks[i] = refs[i].tok
