@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"strconv"
 
@@ -34,23 +35,13 @@ HTTP method and path) to which TARGET, and how it ended. Page back with
   corral audit ls --before 1234 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			es, err := c.Audit(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			if es == nil {
-				es = []api.AuditEntry{}
-			}
-			return a.emit(es, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.AuditEntry, error) {
+				return c.Audit(ctx, q)
+			}, func(w io.Writer, es []api.AuditEntry) {
 				row(w, "TIME", "ACTOR", "ACTION", "TARGET", "STATUS", "RESULT")
 				for _, e := range es {
 					row(w, stamp(e.Time), dash(e.Actor), e.Action, dash(e.Target), strconv.Itoa(e.Status), dash(e.Result))
 				}
-				return nil
 			})
 		},
 	}

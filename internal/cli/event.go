@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -69,32 +70,25 @@ critical and unknown select by status, passing and flapping by state.`,
 		Example: "  corral event ls\n  corral event ls --status failing\n  corral event ls --node web-1 -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			evs, err := c.Events(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			if evs == nil {
-				evs = []api.Event{}
-			}
-			now := a.now()
-			return a.emit(evs, func(w io.Writer) error {
-				row(w, "ENTITY", "CHECK", "STATUS", "OCCURRENCES", "LAST RESULT", "OUTPUT")
-				for _, ev := range evs {
-					row(w, ev.Entity, ev.Check, eventStatus(ev), strconv.Itoa(ev.Occurrences),
-						ago(now, time.Unix(ev.Issued, 0))+" ago", firstLine(ev.Output, 60))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.Event, error) {
+				return c.Events(ctx, q)
+			}, a.writeEvents)
 		},
 	}
 	cmd.Flags().StringVar(&q.Status, "status", "", "failing, ok, warning, critical, unknown, passing or flapping")
 	cmd.Flags().StringVar(&q.Node, "node", "", "only the events of this node (entity)")
 	cmd.Flags().StringVar(&q.Check, "check", "", "only the events of this check")
 	return cmd
+}
+
+// writeEvents writes the table of `event ls`.
+func (a *app) writeEvents(w io.Writer, evs []api.Event) {
+	now := a.now()
+	row(w, "ENTITY", "CHECK", "STATUS", "OCCURRENCES", "LAST RESULT", "OUTPUT")
+	for _, ev := range evs {
+		row(w, ev.Entity, ev.Check, eventStatus(ev), strconv.Itoa(ev.Occurrences),
+			ago(now, time.Unix(ev.Issued, 0))+" ago", firstLine(ev.Output, 60))
+	}
 }
 
 // eventArgs takes "ENTITY CHECK" or "ENTITY/CHECK".
@@ -120,18 +114,9 @@ func (a *app) eventShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ev, err := c.Event(cmd.Context(), entity, check)
-			if err != nil {
-				return err
-			}
-			return a.emit(ev, func(w io.Writer) error {
-				a.writeEvent(w, ev)
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Event, error) {
+				return c.Event(ctx, entity, check)
+			}, a.writeEvent)
 		},
 	}
 }
@@ -201,17 +186,10 @@ func (a *app) eventResolveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ev, err := c.ResolveEvent(cmd.Context(), entity, check)
-			if err != nil {
-				return err
-			}
-			return a.emit(ev, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "event %s/%s resolved: %s\n", ev.Entity, ev.Check, api.StatusName(ev.Status))
-				return err
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Event, error) {
+				return c.ResolveEvent(ctx, entity, check)
+			}, func(w io.Writer, ev api.Event) {
+				fmt.Fprintf(w, "event %s/%s resolved: %s\n", ev.Entity, ev.Check, api.StatusName(ev.Status))
 			})
 		},
 	}
@@ -229,15 +207,9 @@ func (a *app) eventRmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteEvent(cmd.Context(), entity, check); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "event %s/%s removed\n", entity, check)
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.DeleteEvent(ctx, entity, check)
+			}, "event "+entity+"/"+check+" removed")
 		},
 	}
 }

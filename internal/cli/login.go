@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,17 +64,12 @@ func (a *app) whoamiCmd() *cobra.Command {
 		Example: "  corral whoami",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			w, err := c.Whoami(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return a.emit(w, func(tw io.Writer) error {
-				_, err := fmt.Fprintf(tw, "%s (%s) at %s\n", w.Subject, w.Role, c.Addr())
-				return err
+			var addr string
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Whoami, error) {
+				addr = c.Addr()
+				return c.Whoami(ctx)
+			}, func(w io.Writer, who api.Whoami) {
+				fmt.Fprintf(w, "%s (%s) at %s\n", who.Subject, who.Role, addr)
 			})
 		},
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) nodeCmd() *cobra.Command {
@@ -46,29 +48,22 @@ func (a *app) nodeLsCmd() *cobra.Command {
 		Example: "  corral node ls\n  corral node ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			nodes, err := c.Nodes(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if nodes == nil {
-				nodes = []api.Node{}
-			}
-			now := a.now()
-			return a.emit(nodes, func(w io.Writer) error {
-				row(w, "NAME", "STATUS", "IP", "CPUS", "MEM", "LABELS", "JOINED")
-				for _, n := range nodes {
-					row(w, n.Name, n.Status, nodeIP(n),
-						strconv.FormatFloat(n.Resources.CPUs, 'f', -1, 64),
-						bytesIEC(uint64(max(n.Resources.MemMB, 0))<<20),
-						labels(n.Labels), ago(now, n.JoinedAt))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.Node, error) {
+				return c.Nodes(ctx)
+			}, a.writeNodes)
 		},
+	}
+}
+
+// writeNodes writes the table of `node ls`.
+func (a *app) writeNodes(w io.Writer, nodes []api.Node) {
+	now := a.now()
+	row(w, "NAME", "STATUS", "IP", "CPUS", "MEM", "LABELS", "JOINED")
+	for _, n := range nodes {
+		row(w, n.Name, n.Status, nodeIP(n),
+			strconv.FormatFloat(n.Resources.CPUs, 'f', -1, 64),
+			bytesIEC(uint64(max(n.Resources.MemMB, 0))<<20),
+			labels(n.Labels), ago(now, n.JoinedAt))
 	}
 }
 
@@ -80,18 +75,9 @@ func (a *app) nodeShowCmd() *cobra.Command {
 		Example: "  corral node show web-1\n  corral node show web-1 -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			n, err := c.Node(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(n, func(w io.Writer) error {
-				a.writeNode(w, n)
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Node, error) {
+				return c.Node(ctx, args[0])
+			}, a.writeNode)
 		},
 	}
 }
@@ -172,17 +158,10 @@ func (a *app) nodeLabelCmd() *cobra.Command {
 				}
 				req.Set[k] = v
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			n, err := c.LabelNode(cmd.Context(), args[0], req)
-			if err != nil {
-				return err
-			}
-			return a.emit(n, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "node %s labels: %s\n", n.Name, labels(n.Labels))
-				return err
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Node, error) {
+				return c.LabelNode(ctx, args[0], req)
+			}, func(w io.Writer, n api.Node) {
+				fmt.Fprintf(w, "node %s labels: %s\n", n.Name, labels(n.Labels))
 			})
 		},
 	}
@@ -199,21 +178,14 @@ func (a *app) nodeDrainCmd(drain bool) *cobra.Command {
 		Example: example,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			n, err := c.DrainNode(cmd.Context(), args[0], drain)
-			if err != nil {
-				return err
-			}
-			return a.emit(n, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.Node, error) {
+				return c.DrainNode(ctx, args[0], drain)
+			}, func(w io.Writer, n api.Node) {
 				onOff := "off"
 				if n.Drain {
 					onOff = "on"
 				}
-				_, err := fmt.Fprintf(w, "node %s: drain %s, status %s\n", n.Name, onOff, n.Status)
-				return err
+				fmt.Fprintf(w, "node %s: drain %s, status %s\n", n.Name, onOff, n.Status)
 			})
 		},
 	}
@@ -227,15 +199,9 @@ func (a *app) nodeRmCmd() *cobra.Command {
 		Example: "  corral node rm web-1",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "node %s removed\n", args[0])
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.RemoveNode(ctx, args[0])
+			}, "node "+args[0]+" removed")
 		},
 	}
 }

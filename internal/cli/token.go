@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) tokenCmd() *cobra.Command {
@@ -100,33 +102,26 @@ func (a *app) tokenLsCmd() *cobra.Command {
 		Example: "  corral token ls\n  corral token ls -o yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ts, err := c.Tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if ts == nil {
-				ts = []api.Token{}
-			}
-			now := a.now()
-			return a.emit(ts, func(w io.Writer) error {
-				row(w, "ID", "NAME", "ROLE", "STATUS", "CREATED", "CREATED-BY", "EXPIRES")
-				for _, t := range ts {
-					status := "active"
-					switch {
-					case t.RevokedAt != nil:
-						status = "revoked"
-					case t.Expired(now):
-						status = "expired"
-					}
-					row(w, t.ID, dash(t.Name), string(t.Role), status, stamp(t.CreatedAt), dash(t.CreatedBy), until(now, t.ExpiresAt))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.Token, error) {
+				return c.Tokens(ctx)
+			}, a.writeTokens)
 		},
+	}
+}
+
+// writeTokens writes the table of `token ls`.
+func (a *app) writeTokens(w io.Writer, ts []api.Token) {
+	now := a.now()
+	row(w, "ID", "NAME", "ROLE", "STATUS", "CREATED", "CREATED-BY", "EXPIRES")
+	for _, t := range ts {
+		status := "active"
+		switch {
+		case t.RevokedAt != nil:
+			status = "revoked"
+		case t.Expired(now):
+			status = "expired"
+		}
+		row(w, t.ID, dash(t.Name), string(t.Role), status, stamp(t.CreatedAt), dash(t.CreatedBy), until(now, t.ExpiresAt))
 	}
 }
 
@@ -138,15 +133,9 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Example: "  corral token revoke 3f9a2c1d0e4b5a69",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "token %s revoked\n", args[0])
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.RevokeToken(ctx, args[0])
+			}, "token "+args[0]+" revoked")
 		},
 	}
 }

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) userCmd() *cobra.Command {
@@ -49,17 +51,10 @@ role and password.`,
 			if err := req.Validate(); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			u, err := c.AddUser(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return a.emit(u, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "user %s saved (%s)\n", u.Name, u.Role)
-				return err
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.User, error) {
+				return c.AddUser(ctx, req)
+			}, func(w io.Writer, u api.User) {
+				fmt.Fprintf(w, "user %s saved (%s)\n", u.Name, u.Role)
 			})
 		},
 	}
@@ -77,23 +72,13 @@ func (a *app) userLsCmd() *cobra.Command {
 		Example: "  corral user ls\n  corral user ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			us, err := c.Users(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if us == nil {
-				us = []api.User{}
-			}
-			return a.emit(us, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.User, error) {
+				return c.Users(ctx)
+			}, func(w io.Writer, us []api.User) {
 				row(w, "NAME", "ROLE", "CREATED")
 				for _, u := range us {
 					row(w, u.Name, string(u.Role), stamp(u.CreatedAt))
 				}
-				return nil
 			})
 		},
 	}
@@ -107,15 +92,9 @@ func (a *app) userRmCmd() *cobra.Command {
 		Example: "  corral user rm alice",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.RemoveUser(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "user %s removed\n", args[0])
-			return err
+			return act(a, cmd, func(ctx context.Context, c *client.Client) error {
+				return c.RemoveUser(ctx, args[0])
+			}, "user "+args[0]+" removed")
 		},
 	}
 }
