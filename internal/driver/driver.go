@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -152,4 +154,49 @@ type Logger interface {
 	// exec, exact for docker); with follow it stays open until ctx ends or
 	// the task ends.
 	Logs(ctx context.Context, h Handle, follow bool) (io.ReadCloser, error)
+}
+
+// TaskEnv is the environment every driver gives a task: the spec's Env,
+// then what Corral sets (these win): PORT0..n, PORT (= PORT0), PORTS (a
+// comma list), PORT_<NAME>, HOST (the spec's HOST, else the node name),
+// CORRAL_APP_ID, CORRAL_TASK_ID and CORRAL_NODE. Ports are the host ports,
+// as Marathon's. Drivers add their own (exec: PATH, HOME, CORRAL_SANDBOX).
+func TaskEnv(spec Spec) map[string]string {
+	env := make(map[string]string, len(spec.Env)+len(spec.Ports)+8)
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	ports := make([]string, 0, len(spec.Ports))
+	for i, p := range spec.Ports {
+		v := strconv.Itoa(p.Host)
+		ports = append(ports, v)
+		env["PORT"+strconv.Itoa(i)] = v
+		if i == 0 {
+			env["PORT"] = v
+		}
+		if p.Name != "" {
+			env["PORT_"+EnvName(p.Name)] = v
+		}
+	}
+	if len(ports) > 0 {
+		env["PORTS"] = strings.Join(ports, ",")
+	}
+	if spec.Env["HOST"] == "" {
+		env["HOST"] = spec.Node
+	}
+	env["CORRAL_APP_ID"] = spec.App
+	env["CORRAL_TASK_ID"] = spec.ID
+	env["CORRAL_NODE"] = spec.Node
+	return env
+}
+
+// EnvName turns a port name into an env suffix: "http-alt" → "HTTP_ALT".
+func EnvName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }

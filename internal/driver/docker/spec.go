@@ -80,7 +80,7 @@ func createConfig(spec driver.Spec, hardCPU bool) (*container.Config, *container
 	cfg := &container.Config{
 		Image:  spec.Image,
 		User:   spec.User,
-		Env:    envList(spec.Env),
+		Env:    envList(driver.TaskEnv(spec)),
 		Labels: labels(spec),
 	}
 	switch {

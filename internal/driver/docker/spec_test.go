@@ -67,14 +67,17 @@ func TestCreateConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "env sorted, labels merged with corral's winning, user",
+			name: "env sorted with Corral's variables, labels merged with corral's winning, user",
 			spec: func(s *driver.Spec) {
-				s.Env = map[string]string{"PORT0": "31000", "A": "x=y", "HOST": "n1"}
+				s.Env = map[string]string{"A": "x=y", "HOST": "n1", "CORRAL_NODE": "forged"}
+				s.Ports = []driver.Port{{Name: "http", Host: 31000}}
 				s.Labels = map[string]string{"team": "shop", "corral.task": "forged"}
 				s.User = "1000:1000"
 			},
 			check: func(t *testing.T, c *container.Config, h *container.HostConfig) {
-				if want := []string{"A=x=y", "HOST=n1", "PORT0=31000"}; !reflect.DeepEqual(c.Env, want) {
+				want := []string{"A=x=y", "CORRAL_APP_ID=/shop/api", "CORRAL_NODE=n1", "CORRAL_TASK_ID=t1", "HOST=n1",
+					"PORT=31000", "PORT0=31000", "PORTS=31000", "PORT_HTTP=31000"}
+				if !reflect.DeepEqual(c.Env, want) {
 					t.Errorf("env = %q, want %q", c.Env, want)
 				}
 				if c.Labels["team"] != "shop" || c.Labels["corral.task"] != "t1" {

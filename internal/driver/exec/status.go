@@ -114,39 +114,18 @@ func reason(e exitInfo) string {
 	return fmt.Sprintf("exit code %d", e.Code)
 }
 
-// TaskEnv is the environment of a task: PATH, the spec's Env, then what
-// Corral sets (these win): PORT0..n, PORT (= PORT0), PORTS, PORT_<NAME>,
-// HOST (the spec's HOST, else the node name), CORRAL_APP_ID, CORRAL_TASK_ID,
-// CORRAL_NODE, CORRAL_SANDBOX. The result is sorted, as os/exec takes it.
+// TaskEnv is the environment of a task: PATH and HOME (the sandbox) unless
+// the spec's Env sets them, then driver.TaskEnv (the spec's Env, ports, HOST
+// and CORRAL_*), and CORRAL_SANDBOX. The result is sorted, as os/exec takes
+// it.
 func TaskEnv(spec driver.Spec) []string {
 	env := map[string]string{
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME": spec.Sandbox,
 	}
-	for k, v := range spec.Env {
+	for k, v := range driver.TaskEnv(spec) {
 		env[k] = v
 	}
-	ports := make([]string, 0, len(spec.Ports))
-	for i, p := range spec.Ports {
-		v := strconv.Itoa(p.Host)
-		ports = append(ports, v)
-		env["PORT"+strconv.Itoa(i)] = v
-		if i == 0 {
-			env["PORT"] = v
-		}
-		if p.Name != "" {
-			env["PORT_"+envName(p.Name)] = v
-		}
-	}
-	if len(ports) > 0 {
-		env["PORTS"] = strings.Join(ports, ",")
-	}
-	if spec.Env["HOST"] == "" {
-		env["HOST"] = spec.Node
-	}
-	env["CORRAL_APP_ID"] = spec.App
-	env["CORRAL_TASK_ID"] = spec.ID
-	env["CORRAL_NODE"] = spec.Node
 	env["CORRAL_SANDBOX"] = spec.Sandbox
 	out := make([]string, 0, len(env))
 	for k, v := range env {
@@ -154,17 +133,6 @@ func TaskEnv(spec driver.Spec) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// envName turns a port name into an env suffix: "http-alt" → "HTTP_ALT".
-func envName(s string) string {
-	b := []byte(strings.ToUpper(s))
-	for i, c := range b {
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // alive says whether pid is a live (not zombie) process.
