@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -80,6 +81,23 @@ func (a *app) emitResources(rs []api.Resource) error {
 		return writeDocuments(a.stdout, rs, "")
 	}
 	return a.emit(rs, func(w io.Writer) error { return resourceTable(w, rs) })
+}
+
+// specs fetches the resources of kind and decodes their specs into T.
+func specs[T any](ctx context.Context, c *client.Client, kind string) ([]T, error) {
+	rs, err := c.Resources(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(rs))
+	for _, r := range rs {
+		var s T
+		if err := json.Unmarshal(r.Spec, &s); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", strings.ToLower(kind), r.Name, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func resourceTable(w io.Writer, rs []api.Resource) error {

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) handlerCmd() *cobra.Command {
@@ -58,28 +59,13 @@ func (a *app) handlerLsCmd() *cobra.Command {
 		Example: "  corral handler ls",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			rs, err := c.Resources(cmd.Context(), "Handler")
-			if err != nil {
-				return err
-			}
-			hs := make([]api.HandlerSpec, 0, len(rs))
-			for _, r := range rs {
-				var h api.HandlerSpec
-				if err := json.Unmarshal(r.Spec, &h); err != nil {
-					return fmt.Errorf("handler %s: %w", r.Name, err)
-				}
-				hs = append(hs, h)
-			}
-			return a.emit(hs, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.HandlerSpec, error) {
+				return specs[api.HandlerSpec](ctx, c, "Handler")
+			}, func(w io.Writer, hs []api.HandlerSpec) {
 				row(w, "NAME", "TYPE", "TARGET", "FILTERS")
 				for _, h := range hs {
 					row(w, h.Name, h.Type, handlerTarget(h), dash(strings.Join(h.Filters, ",")))
 				}
-				return nil
 			})
 		},
 	}
@@ -95,20 +81,13 @@ run. Fails when a run fails, with the handler's error.`,
 		Example: "  corral handler test ops",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.TestHandler(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(res, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.HandlerTest, error) {
+				return c.TestHandler(ctx, args[0])
+			}, func(w io.Writer, res client.HandlerTest) {
 				row(w, "HANDLER", "TYPE", "RESULT", "TOOK")
 				for _, r := range res.Runs {
 					row(w, r.Handler, r.Type, "ok", fmt.Sprintf("%.2fs", r.Seconds))
 				}
-				return nil
 			})
 		},
 	}

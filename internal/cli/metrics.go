@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) metricsCmd() *cobra.Command {
@@ -52,20 +54,14 @@ func (a *app) metricsSendCmd() *cobra.Command {
 					return fmt.Errorf("TIMESTAMP %q: want unix seconds", args[2])
 				}
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.SendMetrics(cmd.Context(), []api.MetricPoint{{Name: args[0], Value: v, Time: ts}})
-			if err != nil {
-				return err
-			}
-			if res.Rejected > 0 {
-				return fmt.Errorf("point not stored: %s", strings.Join(res.Errors, "; "))
-			}
-			return a.emit(res, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.MetricsIngestResult, error) {
+				res, err := c.SendMetrics(ctx, []api.MetricPoint{{Name: args[0], Value: v, Time: ts}})
+				if err == nil && res.Rejected > 0 {
+					err = fmt.Errorf("point not stored: %s", strings.Join(res.Errors, "; "))
+				}
+				return res, err
+			}, func(w io.Writer, _ api.MetricsIngestResult) {
 				fmt.Fprintf(w, "stored %s = %s\n", args[0], args[1])
-				return nil
 			})
 		},
 	}
@@ -80,23 +76,17 @@ Graphite's /metrics/find does: * ? [a-z] {a,b} per path element.`,
 		Example: "  corral metrics find '*'\n  corral metrics find 'corral.web-1.cpu.*'",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			nodes, err := c.FindMetrics(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			type entry struct {
-				Path string `json:"path"`
-				Leaf bool   `json:"leaf"`
-			}
-			out := make([]entry, 0, len(nodes))
-			for _, n := range nodes {
-				out = append(out, entry{Path: n.Path, Leaf: n.Leaf})
-			}
-			return a.emit(out, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]metricEntry, error) {
+				nodes, err := c.FindMetrics(ctx, args[0])
+				if err != nil {
+					return nil, err
+				}
+				out := make([]metricEntry, 0, len(nodes))
+				for _, n := range nodes {
+					out = append(out, metricEntry{Path: n.Path, Leaf: n.Leaf})
+				}
+				return out, nil
+			}, func(w io.Writer, out []metricEntry) {
 				row(w, "PATH", "TYPE")
 				for _, e := range out {
 					kind := "branch"
@@ -105,10 +95,15 @@ Graphite's /metrics/find does: * ? [a-z] {a,b} per path element.`,
 					}
 					row(w, e.Path, kind)
 				}
-				return nil
 			})
 		},
 	}
+}
+
+// metricEntry is a series or branch as `metrics find` prints it.
+type metricEntry struct {
+	Path string `json:"path"`
+	Leaf bool   `json:"leaf"`
 }
 
 // renderFlags are the time range flags of render and graph.

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral/internal/api"
+	"corral/internal/client"
 )
 
 func (a *app) silenceCmd() *cobra.Command {
@@ -98,44 +99,32 @@ func (a *app) silenceLsCmd() *cobra.Command {
 		Example: "  corral silence ls\n  corral silence ls -o yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			rs, err := c.Resources(cmd.Context(), "Silence")
-			if err != nil {
-				return err
-			}
-			ss := make([]api.SilenceSpec, 0, len(rs))
-			for _, r := range rs {
-				var s api.SilenceSpec
-				if err := json.Unmarshal(r.Spec, &s); err != nil {
-					return fmt.Errorf("silence %s: %w", r.Name, err)
-				}
-				ss = append(ss, s)
-			}
-			now := a.now()
-			return a.emit(ss, func(w io.Writer) error {
-				row(w, "ID", "NODE", "CHECK", "SUBSCRIPTION", "BEGINS", "EXPIRES", "ON RESOLVE", "AUTHOR", "REASON")
-				for _, s := range ss {
-					begins := "now"
-					if b := s.Starts(); b.After(now) {
-						begins = "in " + span(b.Sub(now))
-					}
-					var exp *time.Time
-					if e := s.ExpiresAt(); !e.IsZero() {
-						exp = &e
-					}
-					onResolve := "no"
-					if s.ExpireOnResolve {
-						onResolve = "yes"
-					}
-					row(w, s.ID(), dash(s.Node), dash(s.Check), dash(s.Subscription), begins, until(now, exp),
-						onResolve, dash(s.Author), firstLine(s.Reason, 50))
-				}
-				return nil
-			})
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.SilenceSpec, error) {
+				return specs[api.SilenceSpec](ctx, c, "Silence")
+			}, a.writeSilences)
 		},
+	}
+}
+
+// writeSilences writes the table of `silence ls`.
+func (a *app) writeSilences(w io.Writer, ss []api.SilenceSpec) {
+	now := a.now()
+	row(w, "ID", "NODE", "CHECK", "SUBSCRIPTION", "BEGINS", "EXPIRES", "ON RESOLVE", "AUTHOR", "REASON")
+	for _, s := range ss {
+		begins := "now"
+		if b := s.Starts(); b.After(now) {
+			begins = "in " + span(b.Sub(now))
+		}
+		var exp *time.Time
+		if e := s.ExpiresAt(); !e.IsZero() {
+			exp = &e
+		}
+		onResolve := "no"
+		if s.ExpireOnResolve {
+			onResolve = "yes"
+		}
+		row(w, s.ID(), dash(s.Node), dash(s.Check), dash(s.Subscription), begins, until(now, exp),
+			onResolve, dash(s.Author), firstLine(s.Reason, 50))
 	}
 }
 
