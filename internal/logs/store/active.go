@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"corral/internal/api"
 	"corral/internal/logs/query"
@@ -36,6 +37,12 @@ type active struct {
 	// comparisons and sealing.
 	seed   maphash.Seed
 	shards []shard
+	// Group commit: syncMu is held during an fsync; synced is the log size
+	// known durable; written the size written so far.
+	syncMu  sync.Mutex
+	synced  int64
+	written atomic.Int64
+	state   int // logOpen, logSealed, logClosed; under syncMu
 	// sorted is true while times are non-decreasing in arrival order.
 	sorted     bool
 	minT, maxT int64
@@ -114,11 +121,19 @@ func fieldToken(name, value string) string { return name + "\x00" + value }
 
 const chunkSize = 1 << 20
 
+// The states of an active segment's log file.
+const (
+	logOpen   = iota
+	logSealed // its entries are in fsynced sealed files
+	logClosed // the store closed it
+)
+
 // addChunk keeps a batch of framed records (not copied, not to be
 // modified) for reading and returns the packed offset of its start.
 func (a *active) addChunk(frames []byte) int64 {
 	a.chunks = append(a.chunks, frames)
 	a.bytes += int64(len(frames))
+	a.written.Store(a.bytes)
 	return int64(len(a.chunks)-1) << 32
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +115,40 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*batch), "cpu-ns/line")
 		})
 	}
+}
+
+// BenchmarkAppendParallel is BenchmarkAppend with reports of several agents
+// at once: their batches share fsyncs.
+func BenchmarkAppendParallel(b *testing.B) {
+	pool := nginxEntries(time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), 100_000, 1)
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 1000
+	b.SetBytes(messageBytes(pool[:batch]))
+	b.SetParallelism(4) // 4 × GOMAXPROCS concurrent reports
+	var next atomic.Int64
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1) - 1)
+			k := (i * batch) % len(pool)
+			es := append([]api.LogEntry(nil), pool[k:k+batch]...)
+			shift := time.Duration(i/(len(pool)/batch)) * 100 * time.Second
+			for j := range es {
+				es[j].Time = es[j].Time.Add(shift)
+			}
+			if err := s.Append(context.Background(), es); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*batch), "cpu-ns/line")
 }
 
 // BenchmarkSQLiteFTS5Append is the measurement behind not using SQLite:

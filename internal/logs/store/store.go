@@ -358,31 +358,8 @@ func (s *Store) Append(ctx context.Context, entries []api.LogEntry) error {
 }
 
 func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.dead {
-		s.mu.RLock()
-		closed := s.closed
-		s.mu.RUnlock()
-		if closed {
-			return ErrClosed
-		}
-		// Dropped by retention while this batch waited: older than what
-		// the store keeps.
-		s.droppedEntries.Add(int64(len(entries)))
-		return nil
-	}
-	if p.act == nil {
-		seq := s.seq.Add(1)
-		path := filepath.Join(p.dir, fmt.Sprintf("%016x.log", seq))
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
-		if err != nil {
-			return fmt.Errorf("log store: %w", err)
-		}
-		syncDir(p.dir)
-		p.act = newActive(seq, path, f, s.opts.IndexWorkers, int(s.tokHint.Load()))
-	}
-	a := p.act
+	// Encode outside the lock: concurrent reports only queue for the write,
+	// the index and the fsync.
 	est := 0
 	for i := range entries {
 		est += 64 + len(entries[i].Message) + len(entries[i].Source)
@@ -397,15 +374,47 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 		buf, keys = appendRecord(buf, &entries[i], keys)
 		ends[i] = len(buf)
 	}
+
+	a, end, err := s.writeIndexed(p, entries, buf, ends)
+	if err != nil || a == nil || s.opts.NoSync {
+		return err
+	}
+	return a.syncTo(end)
+}
+
+// writeIndexed writes a batch's records to the partition's log and indexes
+// them; it returns the active segment and the log size to fsync to (nil
+// when the batch needs no fsync: dropped, or sealed, which fsyncs).
+func (s *Store) writeIndexed(p *partition, entries []api.LogEntry, buf []byte, ends []int) (*active, int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		s.mu.RLock()
+		closed := s.closed
+		s.mu.RUnlock()
+		if closed {
+			return nil, 0, ErrClosed
+		}
+		// Dropped by retention while this batch waited: older than what
+		// the store keeps.
+		s.droppedEntries.Add(int64(len(entries)))
+		return nil, 0, nil
+	}
+	if p.act == nil {
+		seq := s.seq.Add(1)
+		path := filepath.Join(p.dir, fmt.Sprintf("%016x.log", seq))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, 0, fmt.Errorf("log store: %w", err)
+		}
+		syncDir(p.dir)
+		p.act = newActive(seq, path, f, s.opts.IndexWorkers, int(s.tokHint.Load()))
+	}
+	a := p.act
 	if _, err := a.f.Write(buf); err != nil {
 		// Undo a partial write so the file stays a sequence of whole records.
 		_ = a.f.Truncate(a.bytes)
-		return fmt.Errorf("log store: write %s: %w", a.path, err)
-	}
-	if !s.opts.NoSync {
-		if err := a.f.Sync(); err != nil {
-			return fmt.Errorf("log store: sync %s: %w", a.path, err)
-		}
+		return nil, 0, fmt.Errorf("log store: write %s: %w", a.path, err)
 	}
 	offs := make([]int64, len(entries))
 	base := a.addChunk(buf)
@@ -417,9 +426,41 @@ func (s *Store) appendTo(p *partition, entries []api.LogEntry) error {
 	a.index(entries, offs)
 	a.lastAppend = s.now().UnixNano()
 	if len(a.offs) >= s.opts.SegmentEntries || a.bytes >= s.opts.SegmentBytes {
-		return s.seal(p)
+		return nil, 0, s.seal(p)
 	}
+	return a, a.bytes, nil
+}
+
+// syncTo returns once the log is fsynced up to end. Appends that wait here
+// together share one fsync (group commit).
+func (a *active) syncTo(end int64) error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	switch {
+	case a.synced >= end:
+		return nil
+	case a.state == logSealed:
+		return nil // the sealed files were fsynced
+	case a.state == logClosed:
+		return ErrClosed
+	}
+	// Everything written when the fsync starts is covered by it.
+	target := a.written.Load()
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("log store: sync %s: %w", a.path, err)
+	}
+	a.synced = target
 	return nil
+}
+
+// closeLog closes the log file once no fsync runs; state says why.
+func (a *active) closeLog(state int) {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	if a.state == logOpen && a.f != nil {
+		a.f.Close()
+	}
+	a.state = state
 }
 
 // seal turns the partition's active segment into a sealed one. Call with
@@ -441,7 +482,7 @@ func (s *Store) seal(p *partition) error {
 	if err != nil {
 		return fmt.Errorf("log store: %w", err)
 	}
-	a.f.Close()
+	a.closeLog(logSealed)
 	if err := os.Remove(a.path); err != nil {
 		s.log.Warn("remove sealed log", "path", a.path, "err", err)
 	}
@@ -551,7 +592,7 @@ func (p *partition) close() {
 	}
 	p.sealed = nil
 	if p.act != nil {
-		p.act.f.Close()
+		p.act.closeLog(logClosed)
 		p.act = nil
 	}
 }
