@@ -329,16 +329,10 @@ func (a *app) appScaleCmd() *cobra.Command {
 			if err != nil || n < 0 {
 				return fmt.Errorf("INSTANCES must be a number of at least 0, not %q", args[1])
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			id := appID(args[0])
-			d, err := c.ScaleApp(cmd.Context(), id, n)
-			if err != nil {
-				return err
-			}
-			return a.started(cmd.Context(), c, d, fmt.Sprintf("app %s scales to %d", id, n), wf)
+			return a.deploy(cmd, wf, func(ctx context.Context, c *client.Client) (api.Deployment, error) {
+				return c.ScaleApp(ctx, id, n)
+			}, func(api.Deployment) string { return fmt.Sprintf("app %s scales to %d", id, n) })
 		},
 	}
 	wf.add(cmd, "deployment")
@@ -353,16 +347,10 @@ func (a *app) appRestartCmd() *cobra.Command {
 		Example: "  corral app restart /shop/api\n  corral app restart /shop/api --wait",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			id := appID(args[0])
-			d, err := c.RestartApp(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return a.started(cmd.Context(), c, d, "app "+id+" restarts", wf)
+			return a.deploy(cmd, wf, func(ctx context.Context, c *client.Client) (api.Deployment, error) {
+				return c.RestartApp(ctx, id)
+			}, func(api.Deployment) string { return "app " + id + " restarts" })
 		},
 	}
 	wf.add(cmd, "deployment")
@@ -383,16 +371,10 @@ the version before the current one; "corral app versions" lists them.`,
 			if to < 0 {
 				return fmt.Errorf("--to must be a version number")
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			id := appID(args[0])
-			d, err := c.RollbackApp(cmd.Context(), id, to)
-			if err != nil {
-				return err
-			}
-			return a.started(cmd.Context(), c, d, "app "+id+" rolls back", wf)
+			return a.deploy(cmd, wf, func(ctx context.Context, c *client.Client) (api.Deployment, error) {
+				return c.RollbackApp(ctx, id, to)
+			}, func(api.Deployment) string { return "app " + id + " rolls back" })
 		},
 	}
 	cmd.Flags().Int64Var(&to, "to", 0, "the version to apply again")
@@ -512,28 +494,37 @@ func (a *app) printLogs(ctx context.Context, c *client.Client, q client.LogQuery
 }
 
 func (a *app) appLogsCmd() *cobra.Command {
-	var lf logFlags
-	var task string
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print the output of an app's tasks",
 		Example: `  corral app logs /shop/api
   corral app logs /shop/api --task shop_api.4f2a9c0d1e3b -f
   corral app logs /shop/api --since 10m -n 500 -o json`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := lf.query(client.LogQuery{App: appID(args[0]), Task: task})
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			return a.printLogs(cmd.Context(), c, q, lf.follow)
-		},
+	}
+	return a.logsCmd(cmd, "task", "only the lines of this task", func(q *client.LogQuery, task string) { q.Task = task })
+}
+
+// logsCmd makes cmd, which names the app or job as its argument, print its
+// logs with the flags of logFlags and one more, filter, which set puts in
+// the query.
+func (a *app) logsCmd(cmd *cobra.Command, filter, usage string, set func(q *client.LogQuery, v string)) *cobra.Command {
+	var lf logFlags
+	var v string
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		q := client.LogQuery{App: appID(args[0])}
+		set(&q, v)
+		q, err := lf.query(q)
+		if err != nil {
+			return err
+		}
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return a.printLogs(cmd.Context(), c, q, lf.follow)
 	}
 	lf.add(cmd)
-	cmd.Flags().StringVar(&task, "task", "", "only the lines of this task")
+	cmd.Flags().StringVar(&v, filter, "", usage)
 	return cmd
 }

@@ -55,10 +55,20 @@ func versionChange(d api.Deployment) string {
 	return fmt.Sprintf("v%d → v%d", d.FromVersion, d.Version)
 }
 
-// started reports a deployment a command started and, with --wait, waits
-// for it to end.
-func (a *app) started(ctx context.Context, c *client.Client, d api.Deployment, what string, wf waitFlags) error {
-	started := fmt.Sprintf("%s: deployment %s started (%s %s)", what, d.ID, d.Kind, versionChange(d))
+// deploy is the body of a command that starts a deployment: it gets the API
+// client, calls start with the command's context, and reports the
+// deployment, what saying what it does; with --wait it waits for it to end.
+func (a *app) deploy(cmd *cobra.Command, wf waitFlags, start func(ctx context.Context, c *client.Client) (api.Deployment, error), what func(api.Deployment) string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	d, err := start(ctx, c)
+	if err != nil {
+		return err
+	}
+	started := fmt.Sprintf("%s: deployment %s started (%s %s)", what(d), d.ID, d.Kind, versionChange(d))
 	wait := func(progress io.Writer) (api.Deployment, error) {
 		return a.waitDeployment(ctx, c, d.ID, wf.interval, progress)
 	}
@@ -186,15 +196,9 @@ printed, and --wait waits for it.`,
 		Example: "  corral deployment cancel shop_api.v4\n  corral deployment cancel shop_api.v4 --wait",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.CancelDeployment(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.started(cmd.Context(), c, d, "deployment "+args[0]+" canceled; "+d.App+" rolls back", wf)
+			return a.deploy(cmd, wf, func(ctx context.Context, c *client.Client) (api.Deployment, error) {
+				return c.CancelDeployment(ctx, args[0])
+			}, func(d api.Deployment) string { return "deployment " + args[0] + " canceled; " + d.App + " rolls back" })
 		},
 	}
 	wf.add(cmd, "rollback deployment")

@@ -286,29 +286,13 @@ func (a *app) jobHistoryCmd() *cobra.Command {
 }
 
 func (a *app) jobLogsCmd() *cobra.Command {
-	var lf logFlags
-	var run string
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print the output of a job's runs",
 		Example: `  corral job logs /ops/backup
   corral job logs /ops/backup --run RUN -f`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := lf.query(client.LogQuery{App: appID(args[0]), Run: run})
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			return a.printLogs(cmd.Context(), c, q, lf.follow)
-		},
 	}
-	lf.add(cmd)
-	cmd.Flags().StringVar(&run, "run", "", "only the lines of this run")
-	return cmd
+	return a.logsCmd(cmd, "run", "only the lines of this run", func(q *client.LogQuery, run string) { q.Run = run })
 }
 
 func (a *app) jobRmCmd() *cobra.Command {
