@@ -6,47 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"corral/internal/api"
 )
-
-// answerSeq answers key with vs in turn, the last one from then on.
-func answerSeq(f *fakeAPI, key string, vs ...any) {
-	n := 0
-	f.answers[key] = func(w http.ResponseWriter, r *http.Request, body []byte) {
-		v := vs[min(n, len(vs)-1)]
-		n++
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-}
-
-// answerQuery answers key with v and records the query of each request.
-func answerQuery(f *fakeAPI, key string, v any, queries *[]url.Values) {
-	f.answers[key] = func(w http.ResponseWriter, r *http.Request, body []byte) {
-		*queries = append(*queries, r.URL.Query())
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-}
-
-// squash collapses runs of spaces, so table padding does not matter.
-func squash(s string) string {
-	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
-}
-
-// lines splits output into lines of whitespace-separated fields.
-func lines(s string) [][]string {
-	var out [][]string
-	for l := range strings.Lines(s) {
-		out = append(out, strings.Fields(l))
-	}
-	return out
-}
 
 var (
 	two, four = 2, 4
@@ -157,11 +122,7 @@ func TestAppShow(t *testing.T) {
 		}
 	}
 
-	f.json("GET /api/v1/apps/nope", 404, api.Error{Message: `app "/nope" not found`})
-	r = runCLI(t, "", nil, "app", "show", "nope", "--addr", srv.URL)
-	if r.code != 1 || r.stderr != "Error: app \"/nope\" not found\n" {
-		t.Errorf("unknown app: exit %d %q", r.code, r.stderr)
-	}
+	checkAPIError(t, f, srv, "GET /api/v1/apps/nope", 404, `app "/nope" not found`, "app", "show", "nope")
 }
 
 func TestAppTasksAndVersions(t *testing.T) {

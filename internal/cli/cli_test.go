@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,52 @@ func (f *fakeAPI) json(key string, status int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// answerSeq answers key with vs in turn, the last one from then on.
+func answerSeq(f *fakeAPI, key string, vs ...any) {
+	n := 0
+	f.answers[key] = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		v := vs[min(n, len(vs)-1)]
+		n++
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// answerQuery answers key with v and records the query of each request.
+func answerQuery(f *fakeAPI, key string, v any, queries *[]url.Values) {
+	f.answers[key] = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		*queries = append(*queries, r.URL.Query())
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// squash collapses runs of spaces, so table padding does not matter.
+func squash(s string) string {
+	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
+}
+
+// lines splits output into lines of whitespace-separated fields.
+func lines(s string) [][]string {
+	var out [][]string
+	for l := range strings.Lines(s) {
+		out = append(out, strings.Fields(l))
+	}
+	return out
+}
+
+// checkAPIError answers key with an API error of status saying msg, runs
+// the command line with args against srv, and checks that it exits 1
+// printing nothing but "Error: msg".
+func checkAPIError(t *testing.T, f *fakeAPI, srv *httptest.Server, key string, status int, msg string, args ...string) {
+	t.Helper()
+	f.json(key, status, api.Error{Message: msg})
+	r := runCLI(t, "", nil, append(args, "--addr", srv.URL)...)
+	if want := "Error: " + msg + "\n"; r.code != 1 || r.stdout != "" || r.stderr != want {
+		t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1, stderr %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
 	}
 }
 

@@ -81,11 +81,7 @@ func TestDeploymentCancel(t *testing.T) {
 		t.Errorf("cancel --wait: exit %d\n%s\nwant\n%s\nstderr %s", r.code, r.stdout, want, r.stderr)
 	}
 
-	f.json("DELETE /api/v1/deployments/nope", 404, api.Error{Message: `deployment "nope" not found`})
-	r = runCLI(t, "", nil, "deployment", "cancel", "nope", "--addr", srv.URL)
-	if r.code != 1 || r.stderr != "Error: deployment \"nope\" not found\n" {
-		t.Errorf("cancel unknown: exit %d %q", r.code, r.stderr)
-	}
+	checkAPIError(t, f, srv, "DELETE /api/v1/deployments/nope", 404, `deployment "nope" not found`, "deployment", "cancel", "nope")
 }
 
 func TestDeploymentWaitUnknown(t *testing.T) {
