@@ -89,6 +89,10 @@ type clusterSvc struct {
 	specCache map[string]appSpec
 	jobCache  map[string]jobSpec
 
+	// lastWrite is the etcd revision of the leader's last write: the next
+	// reconcile reads the mirrors only once they hold it.
+	lastWrite atomic.Int64
+
 	// For self metrics.
 	placed, killed, lost atomic.Int64
 	reconcileSeconds     prometheus.Histogram
@@ -228,6 +232,9 @@ func (s *Server) lead(ctx context.Context) error {
 			_, chans[i] = m.Gen()
 		}
 		start := time.Now()
+		if err := c.catchUp(ctx); err != nil {
+			return nil
+		}
 		wake, err := s.reconcile(ctx)
 		c.reconcileSeconds.Observe(time.Since(start).Seconds())
 		if err != nil {
@@ -249,6 +256,40 @@ func (s *Server) lead(ctx context.Context) error {
 		// settle into one reconcile.
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
+}
+
+// write stores a batch of the leader's decisions and remembers its revision.
+func (s *Server) write(ctx context.Context, groups [][]store.Op) error {
+	rev, err := s.store.Batch(ctx, groups)
+	for {
+		cur := s.cluster.lastWrite.Load()
+		if rev <= cur || s.cluster.lastWrite.CompareAndSwap(cur, rev) {
+			break
+		}
+	}
+	return err
+}
+
+// catchUp waits until the mirrors the reconciler reads hold the leader's
+// own last write, so that no pass acts on state older than what the last
+// one decided (it would place the same instances again). A mirror far
+// behind (etcd overloaded) is waited for at most 30 s.
+func (c *clusterSvc) catchUp(ctx context.Context) error {
+	rev := c.lastWrite.Load()
+	if rev == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, m := range c.mirrors() {
+		if err := m.WaitRev(wctx, rev); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // waitAny waits for one of chans, wake or tick; false when ctx ended.

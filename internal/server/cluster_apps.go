@@ -171,7 +171,7 @@ func (s *Server) reconcileApps(ctx context.Context, nodes []scheduler.Node, all 
 		}
 		groups = append(groups, []store.Op{store.Del(store.TaskKey(id)), store.Del(store.TaskAssignKey(t.Node, id))})
 	}
-	if err := s.store.Batch(ctx, groups); err != nil {
+	if err := s.write(ctx, groups); err != nil {
 		return time.Time{}, err
 	}
 	c.mu.Lock()
@@ -248,9 +248,9 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 			if err := s.finishDeployment(ctx, d, api.DeploymentSucceeded, now); err != nil {
 				return err
 			}
-			return s.store.Batch(ctx, [][]store.Op{{store.Del(store.AppStateKey(id)), store.Del(store.RestartKey(id))}})
+			return s.write(ctx, [][]store.Op{{store.Del(store.AppStateKey(id)), store.Del(store.RestartKey(id))}})
 		}
-		return s.store.Batch(ctx, [][]store.Op{{store.Put(store.DeploymentKey(d.ID), d), store.Put(store.AppStateKey(id), st)}})
+		return s.write(ctx, [][]store.Op{{store.Put(store.DeploymentKey(d.ID), d), store.Put(store.AppStateKey(id), st)}})
 	}
 
 	restart := c.restartCount(id)
@@ -290,10 +290,10 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 			if err := s.finishDeployment(ctx, d, api.DeploymentSucceeded, now); err != nil {
 				return err
 			}
-			return s.store.Batch(ctx, [][]store.Op{{store.Put(store.AppStateKey(id), target)}})
+			return s.write(ctx, [][]store.Op{{store.Put(store.AppStateKey(id), target)}})
 		}
 		target.Deployment = depID
-		return s.store.Batch(ctx, [][]store.Op{{store.Put(store.DeploymentKey(depID), d), store.Put(store.AppStateKey(id), target)}})
+		return s.write(ctx, [][]store.Op{{store.Put(store.DeploymentKey(depID), d), store.Put(store.AppStateKey(id), target)}})
 	}
 
 	var ops []store.Op
@@ -317,7 +317,7 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 	if len(ops) == 0 {
 		return nil
 	}
-	return s.store.Batch(ctx, [][]store.Op{ops})
+	return s.write(ctx, [][]store.Op{ops})
 }
 
 // finishDeployment moves a deployment to the history store and removes it
@@ -332,5 +332,5 @@ func (s *Server) finishDeployment(ctx context.Context, d api.Deployment, state s
 	}
 	s.log.Info("deployment finished", "component", "scheduler", "deployment", d.ID, "app", d.App, "kind", d.Kind, "state", state,
 		"took", now.Sub(d.Started).Round(time.Millisecond).String())
-	return s.store.Batch(ctx, [][]store.Op{{store.Del(store.DeploymentKey(d.ID))}})
+	return s.write(ctx, [][]store.Op{{store.Del(store.DeploymentKey(d.ID))}})
 }

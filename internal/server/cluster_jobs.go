@@ -184,7 +184,7 @@ func (s *Server) reconcileJobs(ctx context.Context, nodes []scheduler.Node, all 
 			return time.Time{}, err
 		}
 	}
-	if err := s.store.Batch(ctx, p.groups); err != nil {
+	if err := s.write(ctx, p.groups); err != nil {
 		return time.Time{}, err
 	}
 	return wake, nil

@@ -78,20 +78,24 @@ func Del(k string) Op { return Op{Key: k} }
 // transactions of at most maxOpsPerTxn operations. A group touching a key
 // already written in the current transaction starts a new one (etcd refuses
 // a key twice in one transaction), so a later write of a key wins. It is not
-// atomic across transactions; it stops at the first failure.
-func (s *Store) Batch(ctx context.Context, groups [][]Op) error {
+// atomic across transactions; it stops at the first failure. It returns the
+// etcd revision of its last write (0 when it wrote nothing), for
+// Mirror.WaitRev.
+func (s *Store) Batch(ctx context.Context, groups [][]Op) (int64, error) {
 	var ops []clientv3.Op
+	var rev int64
 	keys := map[string]bool{}
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
 		}
-		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		ops = ops[:0]
 		clear(keys)
 		if err != nil {
 			return fmt.Errorf("etcd batch: %w", err)
 		}
+		rev = resp.Header.Revision
 		return nil
 	}
 	for _, g := range groups {
@@ -101,7 +105,7 @@ func (s *Store) Batch(ctx context.Context, groups [][]Op) error {
 		}
 		if clash || len(ops)+len(g) > maxOpsPerTxn {
 			if err := flush(); err != nil {
-				return err
+				return rev, err
 			}
 		}
 		for _, o := range g {
@@ -116,12 +120,13 @@ func (s *Store) Batch(ctx context.Context, groups [][]Op) error {
 			}
 			b, err := json.Marshal(o.Value)
 			if err != nil {
-				return fmt.Errorf("encode %s: %w", o.Key, err)
+				return rev, fmt.Errorf("encode %s: %w", o.Key, err)
 			}
 			ops = append(ops, clientv3.OpPut(o.Key, string(b)))
 		}
 	}
-	return flush()
+	err := flush()
+	return rev, err
 }
 
 // UpdateTask changes a task record with fn, which returns false to leave

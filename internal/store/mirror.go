@@ -25,6 +25,8 @@ type Mirror struct {
 	gen     uint64            // grows with every change
 	ready   chan struct{}
 	changed chan struct{} // closed and replaced on every change
+	rev     int64         // the etcd revision the mirror is known to be at
+	revCh   chan struct{} // closed and replaced when rev grows
 }
 
 // NewMirror returns a Mirror of prefix; call Run. decode, when not nil,
@@ -32,7 +34,7 @@ type Mirror struct {
 // cannot decode is kept raw only.
 func NewMirror(cli *clientv3.Client, prefix string, decode func([]byte) (any, error)) *Mirror {
 	return &Mirror{cli: cli, prefix: prefix, decode: decode, items: map[string][]byte{}, values: map[string]any{},
-		ready: make(chan struct{}), changed: make(chan struct{})}
+		ready: make(chan struct{}), changed: make(chan struct{}), revCh: make(chan struct{})}
 }
 
 // Decoder returns a decode function for NewMirror that decodes JSON into T.
@@ -88,6 +90,7 @@ func (m *Mirror) load(ctx context.Context) (int64, error) {
 		m.setLocked(string(kv.Key[len(m.prefix):]), kv.Value)
 	}
 	m.bumpLocked()
+	m.setRevLocked(resp.Header.Revision)
 	m.mu.Unlock()
 	select {
 	case <-m.ready:
@@ -105,6 +108,11 @@ func (m *Mirror) follow(ctx context.Context, rev int64) error {
 			return err
 		}
 		m.mu.Lock()
+		if wr.IsProgressNotify() {
+			m.setRevLocked(wr.Header.Revision)
+			m.mu.Unlock()
+			continue
+		}
 		for _, ev := range wr.Events {
 			k := string(ev.Kv.Key[len(m.prefix):])
 			if ev.Type == clientv3.EventTypeDelete {
@@ -115,9 +123,43 @@ func (m *Mirror) follow(ctx context.Context, rev int64) error {
 			}
 		}
 		m.bumpLocked()
+		m.setRevLocked(wr.Header.Revision)
 		m.mu.Unlock()
 	}
 	return fmt.Errorf("watch %s ended", m.prefix)
+}
+
+func (m *Mirror) setRevLocked(rev int64) {
+	if rev > m.rev {
+		m.rev = rev
+		close(m.revCh)
+		m.revCh = make(chan struct{})
+	}
+}
+
+// WaitRev waits until the mirror holds every change up to etcd revision
+// rev (the revision a write of this process returned), so that what is
+// read from it next includes that write. It asks etcd for a progress
+// notice when no change of the prefix comes.
+func (m *Mirror) WaitRev(ctx context.Context, rev int64) error {
+	for {
+		m.mu.RLock()
+		cur, ch := m.rev, m.revCh
+		m.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		_ = m.cli.RequestProgress(clientv3.WithRequireLeader(ctx)) // the watch's stream: same metadata
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
 }
 
 func (m *Mirror) bumpLocked() {

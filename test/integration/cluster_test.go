@@ -434,14 +434,18 @@ mem: 32
 		if err != nil {
 			return err
 		}
-		ok := 0
+		var at []time.Time
 		for _, r := range runs {
-			if r.State == api.RunSucceeded && !r.Scheduled.IsZero() && r.Scheduled.Second()%2 == 0 {
-				ok++
+			if r.State == api.RunSucceeded && !r.Scheduled.IsZero() && !r.Manual {
+				at = append(at, r.Scheduled)
 			}
 		}
-		if ok < 2 {
-			return fmt.Errorf("%d scheduled runs of /ops/tick succeeded: %+v", ok, runs)
+		if len(at) < 2 {
+			return fmt.Errorf("%d scheduled runs of /ops/tick succeeded: %+v", len(at), runs)
+		}
+		// Newest first, due every 2 s.
+		if d := at[0].Sub(at[1]); d%(2*time.Second) != 0 || d <= 0 {
+			return fmt.Errorf("scheduled times %v and %v are not 2 s apart", at[1], at[0])
 		}
 		return nil
 	})
