@@ -4,15 +4,17 @@
 // in its data dir; nothing else imports this package.
 //
 // Design (measured with bench_test.go): SQLite with an FTS5 index costs
-// about 31 µs of CPU per nginx line here (BenchmarkSQLiteFTS5Append), this
-// store 11-18 µs on the same busy 2-core machine (BenchmarkAppend), so the
-// store keeps its own files:
+// 29-41 µs of CPU per nginx line here (BenchmarkSQLiteFTS5Append), this
+// store 7-18 µs on the same shared 2-core machine (BenchmarkAppend; the
+// range is the machine's load), so the store keeps its own files:
 //
 //	<dir>/<partition start, 20261125T160000Z>/   one directory per time partition
 //	    <seq>.log          the active segment: framed records, fsynced per Append
 //	    <seq>.data <seq>.idx  sealed segments: records sorted by time, and an
 //	                       inverted index (message words, field=value tokens)
 //
+// Appends to a partition are written and indexed under its lock and then
+// fsynced outside it, concurrent appends sharing one fsync (group commit).
 // An entry goes to the partition of its time. Each partition appends to one
 // active segment whose index is in memory; at Options.SegmentEntries entries
 // (or SegmentBytes, or when idle) it is sealed into immutable memory-mapped
