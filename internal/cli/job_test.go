@@ -130,3 +130,29 @@ func TestJobHistoryLogsRm(t *testing.T) {
 		t.Errorf("rm: exit %d %q %v", r.code, r.stdout, f.seen)
 	}
 }
+
+// TestJobRunWaitJSON checks that with -o json --wait the started line goes
+// to stderr and stdout is the ended run alone.
+func TestJobRunWaitJSON(t *testing.T) {
+	f, srv := newFakeAPI(t)
+	active := api.JobRun{ID: "r9", Job: "/ops/backup", State: api.RunActive, Attempts: 1, Started: testNow}
+	f.json("POST /api/v1/jobs/ops/backup/run", 200, active)
+	ended := active
+	ended.State, ended.ExitCode, ended.Finished = api.RunFailed, &exit2, testNow.Add(3*time.Second)
+	answerSeq(f, "GET /api/v1/jobs/ops/backup/runs", []api.JobRun{active}, []api.JobRun{ended})
+
+	r := runCLI(t, "", nil, "job", "run", "/ops/backup", "--wait", "--poll-interval", "1ms", "-o", "json", "--addr", srv.URL)
+	var got api.JobRun
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.ID != "r9" || got.State != api.RunFailed {
+		t.Errorf("stdout %q: %v", r.stdout, err)
+	}
+	if r.code != 1 || r.stderr != "job /ops/backup: run r9 started\n" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	answerSeq(f, "GET /api/v1/jobs/ops/backup/runs", []api.JobRun{{ID: "r1", State: api.RunSucceeded}})
+	r = runCLI(t, "", nil, "job", "run", "/ops/backup", "--wait", "--poll-interval", "1ms", "--addr", srv.URL)
+	if want := "Error: run r9 of job /ops/backup is not in its history\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("run gone: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+}
