@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -76,7 +75,7 @@ type jobState struct {
 }
 
 type clusterSvc struct {
-	apps, jobs, tasks, deps, appstate, restarts, jobruns, jobstate *store.Mirror
+	apps, jobs, tasks, status, deps, appstate, restarts, jobruns, jobstate *store.Mirror
 
 	leader   atomic.Bool
 	leaderID atomic.Value // string: the current leader's name, as etcd says
@@ -106,6 +105,7 @@ func (s *Server) startCluster(ctx context.Context, g *errgroup.Group) error {
 	c.apps = store.NewMirror(cli, store.ResourcesPrefix(kindApp), store.Decoder[store.ResourceRecord]())
 	c.jobs = store.NewMirror(cli, store.ResourcesPrefix(kindJob), store.Decoder[store.ResourceRecord]())
 	c.tasks = store.NewMirror(cli, store.TasksPrefix(), store.Decoder[api.Task]())
+	c.status = store.NewMirror(cli, store.TaskStatusPrefix(), store.Decoder[api.TaskStatus]())
 	c.deps = store.NewMirror(cli, store.DeploymentsPrefix(), store.Decoder[api.Deployment]())
 	c.appstate = store.NewMirror(cli, store.AppStatePrefix(), store.Decoder[appState]())
 	c.restarts = store.NewMirror(cli, store.RestartsPrefix(), func(b []byte) (any, error) { return strconv.Atoi(string(b)) })
@@ -132,7 +132,7 @@ func (s *Server) startCluster(ctx context.Context, g *errgroup.Group) error {
 }
 
 func (c *clusterSvc) mirrors() []*store.Mirror {
-	return []*store.Mirror{c.apps, c.jobs, c.tasks, c.deps, c.appstate, c.restarts, c.jobruns, c.jobstate}
+	return []*store.Mirror{c.apps, c.jobs, c.tasks, c.status, c.deps, c.appstate, c.restarts, c.jobruns, c.jobstate}
 }
 
 // poke asks the leader loop to reconcile soon.
@@ -343,6 +343,9 @@ func (s *Server) reconcile(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	if err := s.sweepStatuses(ctx); err != nil {
+		return time.Time{}, err
+	}
 	switch {
 	case wakeApps.IsZero():
 		return wakeJobs, nil
@@ -368,17 +371,60 @@ func (s *Server) schedulerNodes() []scheduler.Node {
 	return out
 }
 
-// allTasks returns every task record, sorted by id.
+// allTasks returns every task, sorted by id: its record (placement, what
+// the leader decided) with the last status its agent reported. A state the
+// leader set itself (lost, or killed before it started) is final.
 func (c *clusterSvc) allTasks() []api.Task {
 	vals, _ := c.tasks.Values()
+	sts, _ := c.status.Values()
 	out := make([]api.Task, 0, len(vals))
-	for _, v := range vals {
-		if t, ok := v.(api.Task); ok {
-			out = append(out, t)
+	for id, v := range vals {
+		t, ok := v.(api.Task)
+		if !ok {
+			continue
 		}
+		if sv, ok := sts[id]; ok && !api.TaskTerminal(t.State) {
+			if st := sv.(api.TaskStatus); st.Node == t.Node {
+				withStatus(&t, st)
+			}
+		}
+		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// removeTask deletes a task's record, status and assignment.
+func removeTask(t api.Task) []store.Op {
+	return []store.Op{store.Del(store.TaskKey(t.ID)), store.Del(store.TaskStatusKey(t.ID)), store.Del(store.TaskAssignKey(t.Node, t.ID))}
+}
+
+// sweepStatuses deletes statuses whose task is gone (a report that came
+// after the task was removed), once they are a minute old.
+func (s *Server) sweepStatuses(ctx context.Context) error {
+	sts, _ := s.cluster.status.Values()
+	var groups [][]store.Op
+	now := s.cfg.Now()
+	for id, v := range sts {
+		if _, ok := s.cluster.tasks.Value(id); ok {
+			continue
+		}
+		if st, ok := v.(api.TaskStatus); ok && now.Sub(st.Time) > time.Minute {
+			groups = append(groups, []store.Op{store.Del(store.TaskStatusKey(id))})
+		}
+	}
+	return s.write(ctx, groups)
+}
+
+// withStatus puts an agent's status into a task.
+func withStatus(t *api.Task, st api.TaskStatus) {
+	t.State, t.Reason, t.ExitCode, t.Signal, t.OOM = st.State, st.Reason, st.ExitCode, st.Signal, st.OOM
+	t.Health = st.Health
+	if !st.StartedAt.IsZero() {
+		t.StartedAt = st.StartedAt
+	}
+	t.FinishedAt = st.FinishedAt
+	t.UpdatedAt = st.Time
 }
 
 // newTaskSuffix returns 12 random hex digits for a task or run id.
@@ -415,14 +461,16 @@ func assignment(t api.Task, run api.RunSpec, checks []api.HealthCheck) api.TaskA
 		HealthChecks: checks, Desired: t.Desired, KillReason: t.KillReason, StagedAt: t.StagedAt}
 }
 
-// reportTasks takes task statuses from a node's agent ("task" reports) into
-// the task records. Any server takes them; the leader reacts through the
-// tasks mirror. A status older than the record's, or for a task already
-// ended, is ignored (an agent cut off past its lease reports a task the
-// server has already declared lost; the agent kills it because its
-// assignment is gone).
+// reportTasks takes task statuses from a node's agent ("task" reports):
+// the newest status of each task is stored under its status key, all of a
+// batch in one write. Any server takes them; the leader reacts through the
+// status mirror. A status older than the one stored is ignored; a task the
+// leader already ended (declared lost: its agent was cut off past its
+// lease) keeps that end, and the agent kills it because its assignment is
+// gone.
 func (s *Server) reportTasks(ctx context.Context, node string, reports []api.Report) (map[uint64]string, error) {
 	rejected := map[uint64]string{}
+	newest := map[string]api.TaskStatus{}
 	for _, r := range reports {
 		var sts []api.TaskStatus
 		if err := json.Unmarshal(r.Data, &sts); err != nil {
@@ -433,39 +481,24 @@ func (s *Server) reportTasks(ctx context.Context, node string, reports []api.Rep
 			if st.ID == "" || st.State == "" {
 				continue
 			}
-			if err := s.takeTaskStatus(ctx, node, st); err != nil {
-				return nil, err
+			st.Node = node
+			if cur, ok := newest[st.ID]; ok && st.Time.Before(cur.Time) {
+				continue
 			}
+			newest[st.ID] = st
 		}
+	}
+	var groups [][]store.Op
+	for id, st := range newest {
+		if v, ok := s.cluster.status.Value(id); ok && st.Time.Before(v.(api.TaskStatus).Time) {
+			continue
+		}
+		groups = append(groups, []store.Op{store.Put(store.TaskStatusKey(id), st)})
+	}
+	if _, err := s.store.Batch(ctx, groups); err != nil {
+		return nil, err
 	}
 	return rejected, nil
-}
-
-func (s *Server) takeTaskStatus(ctx context.Context, node string, st api.TaskStatus) error {
-	if v, ok := s.cluster.tasks.Value(st.ID); ok {
-		if t := v.(api.Task); api.TaskTerminal(t.State) || (!t.UpdatedAt.IsZero() && st.Time.Before(t.UpdatedAt)) {
-			return nil
-		}
-	}
-	_, err := s.store.UpdateTask(ctx, st.ID, func(t *api.Task) bool {
-		if t.Node != node || api.TaskTerminal(t.State) || (!t.UpdatedAt.IsZero() && st.Time.Before(t.UpdatedAt)) {
-			return false
-		}
-		t.State, t.Reason, t.ExitCode, t.Signal, t.OOM = st.State, st.Reason, st.ExitCode, st.Signal, st.OOM
-		if st.Health != nil || !api.TaskAlive(st.State) {
-			t.Health = st.Health
-		}
-		if !st.StartedAt.IsZero() {
-			t.StartedAt = st.StartedAt
-		}
-		t.FinishedAt = st.FinishedAt
-		t.UpdatedAt = st.Time
-		return true
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
 }
 
 // clusterCollector exports the scheduler's gauges.

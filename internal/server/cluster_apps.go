@@ -169,7 +169,7 @@ func (s *Server) reconcileApps(ctx context.Context, nodes []scheduler.Node, all 
 		if !ok {
 			continue
 		}
-		groups = append(groups, []store.Op{store.Del(store.TaskKey(id)), store.Del(store.TaskAssignKey(t.Node, id))})
+		groups = append(groups, removeTask(t))
 	}
 	if err := s.write(ctx, groups); err != nil {
 		return time.Time{}, err

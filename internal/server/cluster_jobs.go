@@ -272,7 +272,7 @@ func (p *jobPass) advance(spec jobSpec, job jobs.Job, r api.JobRun) (api.JobRun,
 		case !api.TaskTerminal(t.State):
 			return p.write(orig, r), true
 		default:
-			p.groups = append(p.groups, []store.Op{store.Del(store.TaskKey(t.ID)), store.Del(store.TaskAssignKey(t.Node, t.ID))})
+			p.groups = append(p.groups, removeTask(t))
 			r.ExitCode, r.Reason = t.ExitCode, t.Reason
 			switch {
 			case t.State == api.TaskFinished:
@@ -403,7 +403,7 @@ func (p *jobPass) orphans(active map[string][]api.JobRun) {
 	}
 	for _, t := range p.tasks {
 		if !live[t.Run] && api.TaskTerminal(t.State) {
-			p.groups = append(p.groups, []store.Op{store.Del(store.TaskKey(t.ID)), store.Del(store.TaskAssignKey(t.Node, t.ID))})
+			p.groups = append(p.groups, removeTask(t))
 		}
 	}
 }

@@ -22,6 +22,14 @@ func TaskKey(id string) string { return key("tasks", id) }
 // TasksPrefix is the prefix of every task record.
 func TasksPrefix() string { return key("tasks") + "/" }
 
+// TaskStatusKey is the key of the last status an agent reported of a task
+// (api.TaskStatus). It is apart from the task record so that reports
+// (any server) and the leader's decisions never write the same key.
+func TaskStatusKey(id string) string { return key("taskstatus", id) }
+
+// TaskStatusPrefix is the prefix of the task statuses.
+func TaskStatusPrefix() string { return key("taskstatus") + "/" }
+
 // TaskAssignKey is the assignment key of a task on its node ("task/<id>"
 // under the node's assignment prefix).
 func TaskAssignKey(node, id string) string { return AssignPrefix(node) + "task/" + id }
