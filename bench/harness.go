@@ -72,11 +72,17 @@ func (bin *binary) get(tb testing.TB) string {
 		if profileDir() != "" {
 			pkg = "./bench/internal/profiled"
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-o", bin.path, pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bin.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		// corral-supervisor next to corral, as `make build` installs it:
+		// the agent starts exec tasks under it.
+		for _, b := range []struct{ out, pkg string }{{bin.path, pkg},
+			{filepath.Join(bin.dir, "corral-supervisor"), "./internal/driver/exec/cmd/corral-supervisor"}} {
+			cmd := exec.Command("go", "build", "-trimpath", "-o", b.out, b.pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				bin.err = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+				return
+			}
 		}
 	})
 	if bin.err != nil {
