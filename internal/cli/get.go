@@ -34,13 +34,15 @@ unless -o json is given).`,
   corral get secret db-password --reveal`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && strings.EqualFold(args[0], "kinds") {
+				return show(a, cmd, func(ctx context.Context, c *client.Client) ([]api.KindInfo, error) {
+					return c.Kinds(ctx)
+				}, writeKinds)
+			}
 			ctx := cmd.Context()
 			c, err := a.client()
 			if err != nil {
 				return err
-			}
-			if len(args) == 1 && strings.EqualFold(args[0], "kinds") {
-				return a.listKinds(ctx, c)
 			}
 			kind, err := resolveKind(ctx, c, args[0])
 			if err != nil {
@@ -108,21 +110,12 @@ func resourceTable(w io.Writer, rs []api.Resource) error {
 	return nil
 }
 
-func (a *app) listKinds(ctx context.Context, c *client.Client) error {
-	ks, err := c.Kinds(ctx)
-	if err != nil {
-		return err
+// writeKinds writes the table of `get kinds`.
+func writeKinds(w io.Writer, ks []api.KindInfo) {
+	row(w, "KIND", "KEY", "WRITE-ROLE", "ABOUT")
+	for _, k := range ks {
+		row(w, k.Kind, k.Key, string(k.WriteRole), k.About)
 	}
-	if ks == nil {
-		ks = []api.KindInfo{}
-	}
-	return a.emit(ks, func(w io.Writer) error {
-		row(w, "KIND", "KEY", "WRITE-ROLE", "ABOUT")
-		for _, k := range ks {
-			row(w, k.Kind, k.Key, string(k.WriteRole), k.About)
-		}
-		return nil
-	})
 }
 
 // resolveKind finds the kind the user means among the server's kinds: by
