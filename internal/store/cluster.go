@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -81,60 +82,97 @@ func Put(k string, v any) Op { return Op{Key: k, Value: v} }
 // Del returns an Op deleting k.
 func Del(k string) Op { return Op{Key: k} }
 
-// Batch writes groups of ops in order: each group in the same etcd
-// transaction (a task record and its assignment), groups packed into
-// transactions of at most maxOpsPerTxn operations. A group touching a key
-// already written in the current transaction starts a new one (etcd refuses
-// a key twice in one transaction), so a later write of a key wins. It is not
+// batchInFlight is how many transactions of a Batch are committed at once:
+// etcd applies and syncs concurrent transactions together.
+const batchInFlight = 4
+
+// Batch writes groups of ops: each group in the same etcd transaction (a
+// task record and its assignment), groups packed into transactions of at
+// most maxOpsPerTxn operations, up to batchInFlight of them committed at
+// once. A group touching a key already written by the Batch starts a new
+// transaction after every earlier one has committed (etcd refuses a key
+// twice in one transaction), so a later write of a key wins. It is not
 // atomic across transactions; it stops at the first failure. It returns the
-// etcd revision of its last write (0 when it wrote nothing), for
+// highest etcd revision it wrote (0 when it wrote nothing), for
 // Mirror.WaitRev.
 func (s *Store) Batch(ctx context.Context, groups [][]Op) (int64, error) {
-	var ops []clientv3.Op
-	var rev int64
-	keys := map[string]bool{}
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
-		ops = ops[:0]
-		clear(keys)
-		if err != nil {
-			return fmt.Errorf("etcd batch: %w", err)
-		}
-		rev = resp.Header.Revision
-		return nil
+	type txn struct {
+		ops     []clientv3.Op
+		barrier bool // commit only after every earlier transaction
 	}
+	var txns []txn
+	cur := txn{}
+	keys := map[string]bool{}
 	for _, g := range groups {
 		clash := false
 		for _, o := range g {
 			clash = clash || keys[o.Key] || (o.Prefix && len(keys) > 0)
 		}
-		if clash || len(ops)+len(g) > maxOpsPerTxn {
-			if err := flush(); err != nil {
-				return rev, err
+		if clash || len(cur.ops)+len(g) > maxOpsPerTxn {
+			if len(cur.ops) > 0 {
+				txns = append(txns, cur)
+			}
+			cur = txn{barrier: clash}
+			if clash {
+				clear(keys)
 			}
 		}
 		for _, o := range g {
 			keys[o.Key] = true
 			if o.Value == nil {
 				if o.Prefix {
-					ops = append(ops, clientv3.OpDelete(o.Key, clientv3.WithPrefix()))
+					cur.ops = append(cur.ops, clientv3.OpDelete(o.Key, clientv3.WithPrefix()))
 				} else {
-					ops = append(ops, clientv3.OpDelete(o.Key))
+					cur.ops = append(cur.ops, clientv3.OpDelete(o.Key))
 				}
 				continue
 			}
 			b, err := json.Marshal(o.Value)
 			if err != nil {
-				return rev, fmt.Errorf("encode %s: %w", o.Key, err)
+				return 0, fmt.Errorf("encode %s: %w", o.Key, err)
 			}
-			ops = append(ops, clientv3.OpPut(o.Key, string(b)))
+			cur.ops = append(cur.ops, clientv3.OpPut(o.Key, string(b)))
 		}
 	}
-	err := flush()
-	return rev, err
+	if len(cur.ops) > 0 {
+		txns = append(txns, cur)
+	}
+
+	var (
+		mu    sync.Mutex
+		rev   int64
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, batchInFlight)
+	for _, t := range txns {
+		if t.barrier {
+			wg.Wait()
+		}
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := s.cli.Txn(ctx).Then(t.ops...).Commit()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("etcd batch: %w", err)
+				}
+				return
+			}
+			rev = max(rev, resp.Header.Revision)
+		}()
+	}
+	wg.Wait()
+	return rev, first
 }
 
 // UpdateTask changes a task record with fn, which returns false to leave
