@@ -159,8 +159,11 @@ type Logger interface {
 // TaskEnv is the environment every driver gives a task: the spec's Env,
 // then what Corral sets (these win): PORT0..n, PORT (= PORT0), PORTS (a
 // comma list), PORT_<NAME>, HOST (the spec's HOST, else the node name),
-// CORRAL_APP_ID, CORRAL_TASK_ID and CORRAL_NODE. Ports are the host ports,
-// as Marathon's. Drivers add their own (exec: PATH, HOME, CORRAL_SANDBOX).
+// CORRAL_APP_ID, CORRAL_TASK_ID and CORRAL_NODE. Ports are the host ports
+// (the process binds them itself, Marathon's HOST mode), except on a bridge
+// network (any but host), where a port with a container port is that port: the one the
+// process binds inside the container. Drivers add their own (exec: PATH,
+// HOME, CORRAL_SANDBOX).
 func TaskEnv(spec Spec) map[string]string {
 	env := make(map[string]string, len(spec.Env)+len(spec.Ports)+8)
 	for k, v := range spec.Env {
@@ -169,6 +172,9 @@ func TaskEnv(spec Spec) map[string]string {
 	ports := make([]string, 0, len(spec.Ports))
 	for i, p := range spec.Ports {
 		v := strconv.Itoa(p.Host)
+		if spec.Network != "" && spec.Network != "host" && p.Container != 0 {
+			v = strconv.Itoa(p.Container) // what the process binds inside the container
+		}
 		ports = append(ports, v)
 		env["PORT"+strconv.Itoa(i)] = v
 		if i == 0 {

@@ -345,6 +345,56 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string
 		}
 		return resp.Header.Revision, send(api.Assignment{Rev: resp.Header.Revision, Type: "sync"})
 	}
+	if hub := s.hub; hub != nil {
+		// One etcd watch for every agent (assignhub.go).
+		var sub *assignSub
+		if rev == 0 {
+			var ok bool
+			if sub, ok = hub.subscribeNow(node); !ok {
+				return nil // the hub is (re)starting: the agent reconnects
+			}
+			defer hub.unsubscribe(sub)
+			if rev, err = snapshot(); err != nil {
+				return nil
+			}
+		} else {
+			if sub = hub.subscribe(node, rev); sub == nil {
+				// Changes after rev went by already: start over.
+				send(api.Assignment{Rev: 0, Type: "reset"})
+				return nil
+			}
+			defer hub.unsubscribe(sub)
+			if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
+				return nil
+			}
+		}
+		keepalive := time.NewTicker(10 * time.Second)
+		defer keepalive.Stop()
+		skip := rev // changes up to the snapshot (or the resumed revision) are known
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-sub.gone:
+				return nil // too slow, or the hub restarted: the agent reconnects
+			case <-keepalive.C:
+				if cur, ok := hub.current(sub); ok && cur > rev {
+					rev = cur
+				}
+				if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
+					return nil
+				}
+			case a := <-sub.ch:
+				if a.Rev <= skip {
+					continue // in the snapshot already (one revision may hold several changes)
+				}
+				if err := send(a); err != nil {
+					return nil
+				}
+				rev = a.Rev
+			}
+		}
+	}
 	if rev == 0 {
 		if rev, err = snapshot(); err != nil {
 			return nil

@@ -77,6 +77,7 @@ type Server struct {
 	mon     *monitorSvc // monitor*.go
 	cluster *clusterSvc // cluster*.go
 	logs    *logstore.Store
+	hub     *assignHub // assignhub.go
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -223,6 +224,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_agents_connected", Help: "Agents with an open watch stream to this server."})
 	s.reg.MustRegister(s.agents, newNodeCollector(s.nodes, s.alive), &spoolCollector{seen: &s.seen}, &etcdCollector{etcd: s.etcd})
 	s.reports = s.builtinReports()
+	s.hub = newAssignHub(s.etcd.Client())
+	g.Go(func() error { return s.hub.Run(gctx) })
 	closeMonitor, err := s.startMonitor(gctx, g)
 	if closeMonitor != nil {
 		defer closeMonitor() // after g has stopped, before the ledger closes

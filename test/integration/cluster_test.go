@@ -41,13 +41,14 @@ func killUnder(dir string) {
 
 // startClusterAgent starts an agent with its own port range (agents of a
 // test share one machine) and kills its leftover tasks when the test ends.
-func startClusterAgent(t *testing.T, srv *Server, name string, ports int, labels ...string) *Agent {
+func startClusterAgent(t *testing.T, srv *Server, name string, labels ...string) (*Agent, int) {
 	t.Helper()
+	ports := portRange(t)
 	a := StartAgent(t, srv, AgentOptions{Name: name, Labels: labels,
 		Args: []string{"--port-range", fmt.Sprintf("%d-%d", ports, ports+99), "--checks=false", "--host-metrics-interval", "0", "--statsd-addr", ""}})
 	t.Cleanup(func() { killUnder(filepath.Dir(a.Dir)) })
 	a.WaitReady()
-	return a
+	return a, ports
 }
 
 func applyYAML(t *testing.T, srv *Server, yaml string) {
@@ -143,9 +144,14 @@ func TestClusterApps(t *testing.T) {
 	const ttl = 5 * time.Second
 	srv := StartServer(t, ServerOptions{LeaseTTL: ttl, HeartbeatInterval: time.Second})
 	admin := srv.Admin(t)
-	ctx := testCtx(t)
-	a1 := startClusterAgent(t, srv, "web-1", 41000, "role=web")
-	a2 := startClusterAgent(t, srv, "web-2", 41200, "role=web")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a long test
+	defer cancel()
+	a1, ports1 := startClusterAgent(t, srv, "web-1", "role=web")
+	a2, ports2 := startClusterAgent(t, srv, "web-2", "role=web")
+	inRange := func(node string, p int) bool {
+		base := map[string]int{"web-1": ports1, "web-2": ports2}[node]
+		return p >= base && p < base+100
+	}
 
 	// The app serves its sandbox over HTTP on $PORT0 and writes its
 	// environment to a file there.
@@ -181,7 +187,7 @@ upgrade_strategy: {minimum_health_capacity: 0.5, maximum_over_capacity: 0.5}
 		t.Errorf("corral app show (exit %d) does not say why the third instance waits:\n%s", code, out)
 	}
 	for _, tk := range tasks {
-		if len(tk.Ports) != 1 || tk.Ports[0] < 41000 || tk.Ports[0] > 41299 {
+		if len(tk.Ports) != 1 || !inRange(tk.Node, tk.Ports[0]) {
 			t.Fatalf("task %s has ports %v, want one in its node's range", tk.ID, tk.Ports)
 		}
 		code, body := get(fmt.Sprintf("http://127.0.0.1:%d/env.txt", tk.Ports[0]))
@@ -368,7 +374,7 @@ func TestClusterJobs(t *testing.T) {
 	srv := StartServer(t, ServerOptions{})
 	admin := srv.Admin(t)
 	ctx := testCtx(t)
-	startClusterAgent(t, srv, "worker-1", 42000)
+	startClusterAgent(t, srv, "worker-1")
 	applyYAML(t, srv, `kind: Job
 id: /ops/hello
 cmd: echo hello from $CORRAL_TASK_ID; sleep 0.3
@@ -470,7 +476,8 @@ func TestSchedulerFailover(t *testing.T) {
 	s1 := StartServer(t, ServerOptions{EtcdEndpoints: cluster.Endpoints()})
 	s2 := StartServer(t, ServerOptions{EtcdEndpoints: cluster.Endpoints(), ShareFrom: s1.Dir})
 	ctx := testCtx(t)
-	a := StartAgent(t, s1, AgentOptions{Name: "fo-1", Args: []string{"--server", s2.AgentAddr, "--port-range", "43000-43099",
+	fo := portRange(t)
+	a := StartAgent(t, s1, AgentOptions{Name: "fo-1", Args: []string{"--server", s2.AgentAddr, "--port-range", fmt.Sprintf("%d-%d", fo, fo+99),
 		"--checks=false", "--host-metrics-interval", "0", "--statsd-addr", ""}})
 	t.Cleanup(func() { killUnder(filepath.Dir(a.Dir)) })
 	a.WaitReady()
@@ -565,7 +572,7 @@ func TestClusterTaskFailures(t *testing.T) {
 	srv := StartServer(t, ServerOptions{})
 	admin := srv.Admin(t)
 	ctx := testCtx(t)
-	startClusterAgent(t, srv, "fail-1", 44000)
+	startClusterAgent(t, srv, "fail-1")
 	applyYAML(t, srv, `kind: App
 id: /bad/missing
 args: [./no-such-program]

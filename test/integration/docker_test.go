@@ -126,7 +126,8 @@ func TestDockerApps(t *testing.T) {
 	srv := StartServer(t, ServerOptions{})
 	admin := srv.Admin(t)
 	apps := []string{"/dock/web", "/dock/missing", "/dock/hog"}
-	const firstPort, lastPort = 45000, 45099
+	firstPort := portRange(t)
+	lastPort := firstPort + 99
 	a := StartAgent(t, srv, AgentOptions{Name: "dock-1", Args: []string{
 		"--docker-host", eng.Host(),
 		"--port-range", fmt.Sprintf("%d-%d", firstPort, lastPort),

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"math/rand/v2"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -132,6 +133,41 @@ func freePorts(t testing.TB, n int) []int {
 		ports = append(ports, p)
 	}
 	return ports
+}
+
+// portRange returns the first of 100 consecutive ports that were free on
+// 127.0.0.1 a moment ago and that no other test of this process got: an
+// agent's --port-range (agents of tests share the machine).
+func portRange(t testing.TB) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	// Below the kernel's ephemeral range (32768-60999), so that outgoing
+	// connections do not take them meanwhile.
+	for try := 0; try < 200; try++ {
+		base := 20000 + 100*rand.IntN(120)
+		free := true
+		for p := base; p < base+100 && free; p++ {
+			if portsUsed[p] {
+				free = false
+				break
+			}
+			l, err := net.Listen("tcp", loopback(p))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			for p := base; p < base+100; p++ {
+				portsUsed[p] = true
+			}
+			return base
+		}
+	}
+	t.Fatal("no 100 free consecutive ports in 20000-31999")
+	return 0
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
