@@ -384,14 +384,19 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string
 				if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
 					return nil
 				}
-			case a := <-sub.ch:
-				if a.Rev <= skip {
-					continue // in the snapshot already (one revision may hold several changes)
+			case <-sub.notify:
+				for _, a := range sub.take() {
+					if a.Rev <= skip {
+						continue // in the snapshot already (one revision may hold several changes)
+					}
+					if err := enc.Encode(a); err != nil {
+						return nil
+					}
+					rev = a.Rev
 				}
-				if err := send(a); err != nil {
-					return nil
+				if flusher != nil {
+					flusher.Flush()
 				}
-				rev = a.Rev
 			}
 		}
 	}

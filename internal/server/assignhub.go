@@ -27,16 +27,54 @@ type assignHub struct {
 
 // assignSub is one agent's stream: changes of its node after after.
 type assignSub struct {
-	node  string
-	after int64
-	ch    chan api.Assignment
-	gone  chan struct{} // closed when the hub drops it (too slow, or the hub restarted)
-	once  sync.Once
+	node   string
+	after  int64
+	mu     sync.Mutex
+	queue  []api.Assignment // handed out, not yet taken
+	notify chan struct{}    // a token when queue became non-empty
+	gone   chan struct{}    // closed when the hub drops it (too slow, or the hub restarted)
+	once   sync.Once
 }
 
-// subBuffer is how many changes a stream may lag behind before it is
+// subBacklog is how many changes a stream may lag behind before it is
 // dropped (its agent reconnects and gets a fresh snapshot).
-const subBuffer = 4096
+const subBacklog = 100_000
+
+func newSub(node string, after int64) *assignSub {
+	return &assignSub{node: node, after: after, notify: make(chan struct{}, 1), gone: make(chan struct{})}
+}
+
+// push queues a change; false when the stream is too far behind.
+func (s *assignSub) push(a api.Assignment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) >= subBacklog {
+		return false
+	}
+	s.queue = append(s.queue, a)
+	if len(s.queue) == 1 {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take returns the queued changes, oldest first.
+func (s *assignSub) take() []api.Assignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+func (s *assignSub) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
 
 func newAssignHub(cli *clientv3.Client) *assignHub {
 	p := store.AssignPrefix("")
@@ -95,9 +133,7 @@ func (h *assignHub) follow(ctx context.Context, rev int64) {
 				if a.Rev <= s.after {
 					continue
 				}
-				select {
-				case s.ch <- a:
-				default:
+				if !s.push(a) {
 					s.drop()
 					delete(h.subs[node], s)
 				}
@@ -119,7 +155,7 @@ func (h *assignHub) subscribe(node string, after int64) *assignSub {
 	if h.rev == 0 || after < h.rev {
 		return nil
 	}
-	s := &assignSub{node: node, after: after, ch: make(chan api.Assignment, subBuffer), gone: make(chan struct{})}
+	s := newSub(node, after)
 	if h.subs[node] == nil {
 		h.subs[node] = map[*assignSub]struct{}{}
 	}
@@ -136,7 +172,7 @@ func (h *assignHub) subscribeNow(node string) (*assignSub, bool) {
 	if h.rev == 0 {
 		return nil, false
 	}
-	s := &assignSub{node: node, after: h.rev, ch: make(chan api.Assignment, subBuffer), gone: make(chan struct{})}
+	s := newSub(node, h.rev)
 	if h.subs[node] == nil {
 		h.subs[node] = map[*assignSub]struct{}{}
 	}
@@ -160,7 +196,7 @@ func (s *assignSub) drop() { s.once.Do(func() { close(s.gone) }) }
 func (h *assignHub) current(s *assignSub) (int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(s.ch) > 0 {
+	if s.pending() > 0 {
 		return 0, false
 	}
 	return h.rev, true

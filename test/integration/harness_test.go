@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"math/rand/v2"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -10,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
