@@ -103,7 +103,7 @@ func BenchmarkSimulatedAgents(b *testing.B) {
 				phase := time.Duration(i) * interval / simAgents
 				agents.Go(func() {
 					var watch sync.WaitGroup
-					watch.Go(func() { a.watch(ctx, f) })
+					watch.Go(func() { a.watch(ctx, f, nil) })
 					a.heartbeats(ctx, f, epoch, phase, interval)
 					watch.Wait()
 					a.close()

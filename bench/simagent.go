@@ -148,11 +148,12 @@ func (f *fleet) record(on bool) []time.Duration {
 }
 
 // watch keeps the node's assignment stream open until ctx ends, resuming
-// from the last revision after a disconnect, as the agent does.
-func (a *simAgent) watch(ctx context.Context, f *fleet) {
+// from the last revision after a disconnect, as the agent does; on, when
+// not nil, sees every line.
+func (a *simAgent) watch(ctx context.Context, f *fleet, on func(api.Assignment) error) {
 	var rev int64
 	for ctx.Err() == nil {
-		err := a.watchOnce(ctx, f, &rev)
+		err := a.watchOnce(ctx, f, &rev, on)
 		if ctx.Err() != nil {
 			return
 		}
@@ -165,7 +166,7 @@ func (a *simAgent) watch(ctx context.Context, f *fleet) {
 	}
 }
 
-func (a *simAgent) watchOnce(ctx context.Context, f *fleet, rev *int64) error {
+func (a *simAgent) watchOnce(ctx context.Context, f *fleet, rev *int64, on func(api.Assignment) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/agent/v1/watch?rev="+strconv.FormatInt(*rev, 10), nil)
 	if err != nil {
 		return err
@@ -181,12 +182,22 @@ func (a *simAgent) watchOnce(ctx context.Context, f *fleet, rev *int64) error {
 	f.watching.Add(1)
 	defer f.watching.Add(-1)
 	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		var as api.Assignment
 		if err := json.Unmarshal(sc.Bytes(), &as); err != nil {
 			return err
 		}
 		f.watchLines.Add(1)
+		if as.Type == "reset" {
+			*rev = 0
+			return fmt.Errorf("watch reset: start over with a snapshot")
+		}
+		if on != nil {
+			if err := on(as); err != nil {
+				return err
+			}
+		}
 		if as.Rev > *rev {
 			*rev = as.Rev
 		}

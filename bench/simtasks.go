@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -101,63 +98,14 @@ func (a *taskAgent) helloOffer(ctx context.Context, i int) (time.Duration, error
 // resuming from the last revision after a disconnect, and queues a status
 // for every task assignment that asks for something new.
 func (a *taskAgent) watchTasks(ctx context.Context, tf *taskFleet) {
-	var rev int64
-	for ctx.Err() == nil {
-		err := a.watchTasksOnce(ctx, tf, &rev)
-		if ctx.Err() != nil {
-			return
-		}
-		tf.watchEnds.Add(1)
-		tf.noteErr(fmt.Errorf("watch %s: %v", a.name, err))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (a *taskAgent) watchTasksOnce(ctx context.Context, tf *taskFleet, rev *int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/agent/v1/watch?rev="+strconv.FormatInt(*rev, 10), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("watch: %s", resp.Status)
-	}
-	tf.watching.Add(1)
-	defer tf.watching.Add(-1)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var as api.Assignment
-		if err := json.Unmarshal(sc.Bytes(), &as); err != nil {
-			return err
-		}
-		tf.watchLines.Add(1)
-		switch as.Type {
-		case "reset":
-			*rev = 0
-			return fmt.Errorf("watch reset: revision compacted")
-		case "put":
-			if strings.HasPrefix(as.Key, taskKeyPrefix) {
-				if err := a.takeAssignment(tf, as.Value); err != nil {
-					return fmt.Errorf("assignment %s: %w", as.Key, err)
-				}
+	a.watch(ctx, tf.fleet, func(as api.Assignment) error {
+		if as.Type == "put" && strings.HasPrefix(as.Key, taskKeyPrefix) {
+			if err := a.takeAssignment(tf, as.Value); err != nil {
+				return fmt.Errorf("assignment %s: %w", as.Key, err)
 			}
 		}
-		if as.Rev > *rev {
-			*rev = as.Rev
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return io.ErrUnexpectedEOF
+		return nil
+	})
 }
 
 // takeAssignment queues the status a real agent would report for a task

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"math"
+	"sort"
 	"strings"
 
 	fconfig "github.com/go-graphite/carbonapi/expr/functions/config"
@@ -36,6 +37,14 @@ func overrides() map[string]interfaces.Function {
 	m["derivative"] = derivative{}
 	if inner, ok := registered("countSeries"); ok {
 		m["countSeries"] = countSeries{inner}
+	}
+	// carbonapi builds these from a Go map: their order changes from one
+	// request to the next. graphite-web's follows its input, which is sorted
+	// by name for seriesByTag and globs: sorted by name here.
+	for _, name := range []string{"groupByTags", "groupByNode", "groupByNodes"} {
+		if inner, ok := registered(name); ok {
+			m[name] = sortedByName{inner}
+		}
 	}
 	if inner, ok := registered("timeShift"); ok {
 		m["timeShift"] = timeShiftName{inner}
@@ -126,6 +135,20 @@ func (f countSeries) Do(ctx context.Context, eval interfaces.Evaluator, e parser
 }
 
 func (f countSeries) Description() map[string]types.FunctionDescription { return nil }
+
+// sortedByName returns a function's series sorted by name.
+type sortedByName struct{ inner interfaces.Function }
+
+func (f sortedByName) Do(ctx context.Context, eval interfaces.Evaluator, e parser.Expr, from, until int64, values map[parser.MetricRequest][]*types.MetricData) ([]*types.MetricData, error) {
+	res, err := f.inner.Do(ctx, eval, e, from, until, values)
+	if err != nil {
+		return res, err
+	}
+	sort.SliceStable(res, func(i, j int) bool { return res[i].Name < res[j].Name })
+	return res, nil
+}
+
+func (f sortedByName) Description() map[string]types.FunctionDescription { return nil }
 
 // fastSum is sumSeries (and its alias sum) for the common case of aligned
 // inputs (same start, step and length): it adds series by series instead of
