@@ -90,6 +90,7 @@ func addServerFlags(fs *pflag.FlagSet, c *server.Config, dataDir bool) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body accepted")
 	fs.StringSliceVar(&c.KeepaliveHandlers, "keepalive-handlers", c.KeepaliveHandlers, "handlers of the keepalive events of agents that stop reporting (comma list)")
 	durationVar(fs, &c.KeepaliveTimeout, "keepalive-timeout", "how long an agent may be silent before its keepalive event is critical")
+	durationVar(fs, &c.TaskLaunchTimeout, "task-launch-timeout", "how long a task may stay staging without a word from its agent before it is failed and replaced (Marathon's task_launch_timeout)")
 	durationVar(fs, &c.LogsMaxAge, "logs-max-age", "how long the log store keeps entries (e.g. 7d; 0 keeps them)")
 	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "size bound of the log store; the oldest entries are dropped beyond it (0: none)")
 }

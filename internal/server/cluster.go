@@ -334,7 +334,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // run again at the latest (zero: at the next tick).
 func (s *Server) reconcile(ctx context.Context) (time.Time, error) {
 	nodes := s.schedulerNodes()
-	tasks := s.cluster.allTasks()
+	tasks, err := s.launchTimeouts(ctx, s.cluster.allTasks())
+	if err != nil {
+		return time.Time{}, err
+	}
 	wakeApps, err := s.reconcileApps(ctx, nodes, tasks)
 	if err != nil {
 		return time.Time{}, err
@@ -392,6 +395,31 @@ func (c *clusterSvc) allTasks() []api.Task {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// launchTimeouts fails the tasks their agents never reported on within
+// --task-launch-timeout (an agent that is up but does not take them), and
+// returns the tasks as they are now.
+func (s *Server) launchTimeouts(ctx context.Context, tasks []api.Task) ([]api.Task, error) {
+	now := s.cfg.Now().UTC()
+	launchTimeout := s.cfg.TaskLaunchTimeout
+	if launchTimeout <= 0 {
+		launchTimeout = Defaults().TaskLaunchTimeout
+	}
+	var groups [][]store.Op
+	for i, t := range tasks {
+		if t.State != api.TaskStaging || !t.UpdatedAt.IsZero() || now.Sub(t.StagedAt) < launchTimeout {
+			continue
+		}
+		if _, up := s.alive.Get(t.Node); !up {
+			continue // the node is down: its tasks are lost instead
+		}
+		t.State, t.FinishedAt = api.TaskFailed, now
+		t.Reason = fmt.Sprintf("not started by the agent of %s within %s (launch timeout)", t.Node, launchTimeout)
+		tasks[i] = t
+		groups = append(groups, []store.Op{store.Put(store.TaskKey(t.ID), t), store.Del(store.TaskAssignKey(t.Node, t.ID))})
+	}
+	return tasks, s.write(ctx, groups)
 }
 
 // removeTask deletes a task's record, status and assignment.

@@ -70,6 +70,11 @@ type Config struct {
 	KeepaliveHandlers []string
 	KeepaliveTimeout  time.Duration
 
+	// TaskLaunchTimeout is how long a task may stay staging without a word
+	// from its agent before it is failed and replaced (Marathon's
+	// task_launch_timeout).
+	TaskLaunchTimeout time.Duration
+
 	// LogsMaxAge and LogsMaxBytes bound the log store (<DataDir>/logs):
 	// older entries, then the oldest while it is larger, are dropped whole
 	// partitions at a time. Zero: no bound.
@@ -107,6 +112,7 @@ func Defaults() Config {
 		MetricsRelayProtocol: "line",
 		KeepaliveTimeout:     30 * time.Second,
 		LogsMaxAge:           7 * 24 * time.Hour,
+		TaskLaunchTimeout:    5 * time.Minute,
 		LogsMaxBytes:         10 << 30,
 	}
 }

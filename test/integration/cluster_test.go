@@ -627,3 +627,33 @@ health_checks:
 		t.Log("no cgroup memory controller here: the OOM case is not checked")
 	}
 }
+
+// TestClusterLaunchTimeout: a task whose agent is up (its lease holds) but
+// never starts it is failed after --task-launch-timeout and replaced.
+func TestClusterLaunchTimeout(t *testing.T) {
+	t.Parallel()
+	srv := StartServer(t, ServerOptions{LeaseTTL: time.Minute, HeartbeatInterval: time.Second,
+		Args: []string{"--task-launch-timeout", "2s"}})
+	admin := srv.Admin(t)
+	ctx := testCtx(t)
+	a, _ := startClusterAgent(t, srv, "frozen-1")
+	a.proc.Signal(syscall.SIGSTOP) // alive for the lease, deaf to assignments
+	t.Cleanup(func() { a.proc.Signal(syscall.SIGCONT) })
+	applyYAML(t, srv, `kind: App
+id: /slow/app
+cmd: exec sleep 600
+cpus: 0.1
+mem: 16
+`)
+	eventually(t, 30*time.Second, func() error {
+		st, err := admin.App(ctx, "/slow/app")
+		if err != nil {
+			return err
+		}
+		if st.LastFailure == nil || !strings.Contains(st.LastFailure.Reason, "launch timeout") {
+			return fmt.Errorf("last failure %+v", st.LastFailure)
+		}
+		t.Logf("%s: %s", st.LastFailure.State, st.LastFailure.Reason)
+		return nil
+	})
+}
