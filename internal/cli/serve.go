@@ -174,12 +174,15 @@ func (a *app) serverCmd() *cobra.Command {
 	var po processOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run a Corral server (API, agent channel, cluster state, metrics, monitoring)",
+		Short: "Run a Corral server (API, agent channel, cluster state, scheduler, metrics, monitoring, logs)",
 		Long: `Run a Corral server: the HTTP API (with Graphite's find and render
-endpoints), the agent channel, the carbon receivers writing whisper files
-(and relaying them with --metrics-relay), monitoring (events, keepalives,
-handlers; history in <data-dir>/history.db), and the cluster state in an
-embedded etcd (or an external one with --etcd-endpoints).
+endpoints and Marathon's /v2), the agent channel, the scheduler of apps and
+jobs (only the server elected leader through etcd places tasks), the
+carbon receivers writing whisper files (and relaying them with
+--metrics-relay), monitoring (events, keepalives, handlers; history in
+<data-dir>/history.db), the log store of task output (<data-dir>/logs), and
+the cluster state in an embedded etcd (or an external one with
+--etcd-endpoints).
 On first start it creates the cluster CA and writes an admin token to
 <data-dir>/admin.token. It runs until interrupted.
 ` + processEnvHelp,
@@ -218,10 +221,12 @@ func (a *app) agentCmd() *cobra.Command {
 		Long: `Run a Corral agent: it joins the cluster (with the join token, on first
 start only: afterwards it uses the certificate in its data dir), reports the
 machine's facts, heartbeats, and runs what the servers assign to the node:
-monitoring checks (the default cpu, disk, load, memory and swap checks and
-the Checks assigned to it), a host metrics collector and a StatsD server
-(127.0.0.1:8125/udp), all reported through an on-disk spool while the server
-is away. It runs until interrupted.
+the tasks of apps and jobs (exec under a supervisor that outlives the
+agent, docker through --docker-host), monitoring checks (the default cpu,
+disk, load, memory and swap checks and the Checks assigned to it), a host
+metrics collector and a StatsD server (127.0.0.1:8125/udp), all reported
+through an on-disk spool while the server is away. Its tasks keep running
+when it stops. It runs until interrupted.
 ` + processEnvHelp,
 		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
   corral agent --config /etc/corral/agent.yaml`,
