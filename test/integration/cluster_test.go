@@ -417,6 +417,14 @@ mem: 32
 		}
 		return nil
 	})
+	// The run's output, by run.
+	eventually(t, 10*time.Second, func() error {
+		out, errOut, code := RunCLI(t, CLIEnv{Home: srv.Home}, append([]string{"job", "logs", "/ops/hello", "--run", run.ID}, srv.CLIFlags(srv.AdminToken())...)...)
+		if code != 0 || !strings.Contains(out, "hello from ops_hello.") {
+			return fmt.Errorf("corral job logs --run (exit %d):\n%s%s", code, out, errOut)
+		}
+		return nil
+	})
 
 	if _, err := admin.RunJob(ctx, "/ops/fail"); err != nil {
 		t.Fatal(err)
