@@ -82,11 +82,11 @@ type clusterSvc struct {
 	wake     chan struct{}
 
 	// Leader-only memory, reset when leadership is won.
-	mu        sync.Mutex
-	backoff   map[string]deploy.Backoff
-	compile   map[string]compiledJob
-	specCache map[string]appSpec
-	jobCache  map[string]jobSpec
+	mu       sync.Mutex
+	backoff  map[string]deploy.Backoff
+	compile  map[string]compiledJob
+	appCache *specCache[api.AppSpec, *api.AppSpec]
+	jobCache *specCache[api.JobSpec, *api.JobSpec]
 
 	// lastWrite is the etcd revision of the leader's last write: the next
 	// reconcile reads the mirrors only once they hold it.
@@ -111,6 +111,8 @@ func (s *Server) startCluster(ctx context.Context, g *errgroup.Group) error {
 	c.restarts = store.NewMirror(cli, store.RestartsPrefix(), func(b []byte) (any, error) { return strconv.Atoi(string(b)) })
 	c.jobruns = store.NewMirror(cli, store.JobRunsPrefix(), store.Decoder[api.JobRun]())
 	c.jobstate = store.NewMirror(cli, store.JobStatePrefix(), store.Decoder[jobState]())
+	c.appCache = newSpecCache[api.AppSpec](c.apps)
+	c.jobCache = newSpecCache[api.JobSpec](c.jobs)
 	mirrors := c.mirrors()
 	for _, m := range mirrors {
 		g.Go(func() error { return m.Run(ctx) })

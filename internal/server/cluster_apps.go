@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,47 +13,8 @@ import (
 	"corral/internal/store"
 )
 
-// appSpec is an applied app with its defaults filled.
-type appSpec struct {
-	Spec    api.AppSpec
-	Version int64
-	Rec     store.ResourceRecord
-}
-
 // appSpecs returns the applied apps by id, decoded once per version.
-func (c *clusterSvc) appSpecs() map[string]appSpec {
-	vals, _ := c.apps.Values()
-	out := make(map[string]appSpec, len(vals))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.specCache == nil {
-		c.specCache = map[string]appSpec{}
-	}
-	for _, v := range vals {
-		rec, ok := v.(store.ResourceRecord)
-		if !ok {
-			continue
-		}
-		if cached, ok := c.specCache[rec.Name]; ok && cached.Version == rec.Version && cached.Rec.UpdatedAt.Equal(rec.UpdatedAt) {
-			out[rec.Name] = cached
-			continue
-		}
-		var spec api.AppSpec
-		if err := json.Unmarshal(rec.Spec, &spec); err != nil {
-			continue
-		}
-		spec.Defaults()
-		a := appSpec{Spec: spec, Version: rec.Version, Rec: rec}
-		c.specCache[rec.Name] = a
-		out[rec.Name] = a
-	}
-	for id := range c.specCache {
-		if _, ok := out[id]; !ok {
-			delete(c.specCache, id)
-		}
-	}
-	return out
-}
+func (c *clusterSvc) appSpecs() map[string]appSpec { return c.appCache.all() }
 
 // restartCount returns an app's restart counter.
 func (c *clusterSvc) restartCount(app string) int {
@@ -206,7 +166,7 @@ func (s *Server) killOps(kills []killTask, byID map[string]api.Task, now time.Ti
 		} else {
 			as := api.TaskAssignment{ID: t.ID, Kind: t.Kind, App: t.App, Version: t.Version, Desired: api.DesiredKill,
 				KillReason: k.Reason, StagedAt: t.StagedAt, Ports: t.Ports}
-			if v, ok := s.cluster.appSpecs()[t.App]; ok && t.Kind == api.TaskKindApp {
+			if v, ok := s.cluster.appCache.get(t.App); ok && t.Kind == api.TaskKindApp {
 				as.Run = v.Spec.RunSpec
 			}
 			groups = append(groups, []store.Op{store.Put(store.TaskKey(t.ID), t), store.Put(store.TaskAssignKey(t.Node, t.ID), as)})
@@ -233,7 +193,8 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 			return nil // tasks of an app never tracked: the reconciler kills them
 		}
 		d, running := c.deployment(st.Deployment)
-		if !running || d.Kind != api.DeployStop {
+		fresh := !running || d.Kind != api.DeployStop
+		if fresh {
 			if running {
 				if err := s.finishDeployment(ctx, d, api.DeploymentReplaced, now); err != nil {
 					return err
@@ -243,12 +204,16 @@ func (s *Server) trackDeployment(ctx context.Context, id string, specs map[strin
 				Version: st.Version, FromVersion: st.Version, State: api.DeploymentRunning, Started: now}
 			st.Deployment = d.ID
 		}
+		changed := fresh || d.Progress != progress || d.Waiting != rep.Waiting
 		d.Progress, d.Waiting = progress, rep.Waiting
 		if rep.Done {
 			if err := s.finishDeployment(ctx, d, api.DeploymentSucceeded, now); err != nil {
 				return err
 			}
 			return s.write(ctx, [][]store.Op{{store.Del(store.AppStateKey(id)), store.Del(store.RestartKey(id))}})
+		}
+		if !changed {
+			return nil // written already: nothing new to say
 		}
 		return s.write(ctx, [][]store.Op{{store.Put(store.DeploymentKey(d.ID), d), store.Put(store.AppStateKey(id), st)}})
 	}

@@ -86,7 +86,7 @@ func (s *Server) AppStatuses(_ context.Context, withTasks bool) ([]api.AppStatus
 
 // AppStatus returns one app with its tasks.
 func (s *Server) AppStatus(_ context.Context, id string) (api.AppStatus, error) {
-	a, ok := s.cluster.appSpecs()[id]
+	a, ok := s.cluster.appCache.get(id)
 	if !ok {
 		return api.AppStatus{}, fmt.Errorf("app %s: %w", id, store.ErrNotFound)
 	}
@@ -155,7 +155,7 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request, _ httpap
 
 func (s *Server) handleGetApp(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
 	id, action := splitAction(r.PathValue("path"))
-	a, ok := s.cluster.appSpecs()[id]
+	a, ok := s.cluster.appCache.get(id)
 	if !ok {
 		return notFound("app", id)
 	}
@@ -246,7 +246,7 @@ func (s *Server) putApp(ctx context.Context, spec api.AppSpec, c httpapi.Caller,
 		return 0, "", false, err
 	}
 	if mustCreate {
-		if _, ok := s.cluster.appSpecs()[dec.Name]; ok {
+		if _, ok := s.cluster.appCache.get(dec.Name); ok {
 			return 0, "", false, api.Conflict("app %q already exists", dec.Name)
 		}
 	}
@@ -280,7 +280,7 @@ func (s *Server) pendingDeployment(id, app, kind string, version, from int64, c 
 	}
 	d := api.Deployment{ID: id, App: app, Kind: kind, Version: version, FromVersion: from, State: api.DeploymentRunning,
 		Started: s.cfg.Now().UTC(), By: c.Subject}
-	if a, ok := s.cluster.appSpecs()[app]; ok && kind != api.DeployStop {
+	if a, ok := s.cluster.appCache.get(app); ok && kind != api.DeployStop {
 		d.Instances = a.Spec.Count()
 	}
 	return d
@@ -518,7 +518,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, _ httpap
 
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
 	id, action := splitAction(r.PathValue("path"))
-	j, ok := s.cluster.jobSpecs()[id]
+	j, ok := s.cluster.jobCache.get(id)
 	if !ok {
 		return notFound("job", id)
 	}
@@ -553,7 +553,7 @@ func (s *Server) handleJobAction(w http.ResponseWriter, r *http.Request, _ httpa
 	if action != "run" {
 		return api.Errorf(http.StatusNotFound, "no action %q on jobs: POST /api/v1/jobs/ID/run (create jobs with corral apply)", action)
 	}
-	j, ok := s.cluster.jobSpecs()[id]
+	j, ok := s.cluster.jobCache.get(id)
 	if !ok {
 		return notFound("job", id)
 	}

@@ -13,52 +13,14 @@ import (
 	"corral/internal/store"
 )
 
-// jobSpec is an applied job with its defaults filled.
-type jobSpec struct {
-	Spec    api.JobSpec
-	Version int64
-	Rec     store.ResourceRecord
-}
-
 // compiledJob is a job's parsed schedule, for one version.
 type compiledJob struct {
 	version int64
 	c       jobs.Compiled
 }
 
-func (c *clusterSvc) jobSpecs() map[string]jobSpec {
-	vals, _ := c.jobs.Values()
-	out := make(map[string]jobSpec, len(vals))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.jobCache == nil {
-		c.jobCache = map[string]jobSpec{}
-	}
-	for _, v := range vals {
-		rec, ok := v.(store.ResourceRecord)
-		if !ok {
-			continue
-		}
-		if cached, ok := c.jobCache[rec.Name]; ok && cached.Version == rec.Version && cached.Rec.UpdatedAt.Equal(rec.UpdatedAt) {
-			out[rec.Name] = cached
-			continue
-		}
-		var spec api.JobSpec
-		if err := json.Unmarshal(rec.Spec, &spec); err != nil {
-			continue
-		}
-		spec.Defaults()
-		j := jobSpec{Spec: spec, Version: rec.Version, Rec: rec}
-		c.jobCache[rec.Name] = j
-		out[rec.Name] = j
-	}
-	for id := range c.jobCache {
-		if _, ok := out[id]; !ok {
-			delete(c.jobCache, id)
-		}
-	}
-	return out
-}
+// jobSpecs returns the applied jobs by id, decoded once per version.
+func (c *clusterSvc) jobSpecs() map[string]jobSpec { return c.jobCache.all() }
 
 // planJob maps a job spec to what the cron planner needs.
 func planJob(spec api.JobSpec) jobs.Job {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,7 +110,7 @@ func logAppID(app string) string {
 func (s *Server) runTasks(ctx context.Context, job, run string) ([]string, error) {
 	find := func(r api.JobRun) []string {
 		ts := append([]string{}, r.Tasks...)
-		if r.Task != "" && !contains(ts, r.Task) {
+		if r.Task != "" && !slices.Contains(ts, r.Task) {
 			ts = append(ts, r.Task)
 		}
 		return ts
@@ -133,15 +134,6 @@ func (s *Server) runTasks(ctx context.Context, job, run string) ([]string, error
 		}
 	}
 	return nil, api.Errorf(http.StatusNotFound, "job run %q does not exist", run)
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // parseSince reads a time bound: RFC 3339, or a duration ago ("10m").
