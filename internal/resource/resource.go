@@ -31,6 +31,12 @@ type Normalizer interface {
 	Normalize() string
 }
 
+// Defaulter is a Spec that can name itself when the document does not
+// (a NodeRoles is named after its selector).
+type Defaulter interface {
+	DefaultName() string
+}
+
 // Redactor is a Spec with secret fields, hidden in every output but an
 // explicit admin reveal.
 type Redactor interface {
@@ -104,6 +110,25 @@ func Builtin() Registry {
 			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
 			Versioned: true,
 			New:       func() Spec { return &api.JobSpec{} },
+		},
+		"Role": {
+			Name: "Role", Key: "name",
+			About:     "attributes and resources (files, packages, services, users, cron, ...) converged by the agents of the nodes holding it (Chef's role); every change is a new version",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			Versioned: true,
+			New:       func() Spec { return &api.RoleSpec{} },
+		},
+		"Environment": {
+			Name: "Environment", Key: "name",
+			About:     "attributes overriding the roles' for the nodes in it",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.EnvironmentSpec{} },
+		},
+		"NodeRoles": {
+			Name: "NodeRoles", Key: "name",
+			About:     "the roles, environment and node attributes of the nodes matching a label selector, or of one node",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.NodeRolesSpec{} },
 		},
 		"Silence": {
 			Name: "Silence", Key: "name",
@@ -181,9 +206,6 @@ func (r Registry) Decode(body map[string]any) (Decoded, api.FieldErrors) {
 		rest[key] = v
 	}
 	name, _ := body[k.Key].(string)
-	if name == "" {
-		fe.Add(k.Key, "is required")
-	}
 	raw, err := json.Marshal(rest)
 	if err != nil {
 		fe.Add("document", "cannot be encoded as JSON: %v", err)
@@ -196,6 +218,12 @@ func (r Registry) Decode(body map[string]any) (Decoded, api.FieldErrors) {
 		field, msg := jsonFieldError(err)
 		fe.Add(field, "%s", msg)
 		return Decoded{}, fe
+	}
+	if d, ok := spec.(Defaulter); ok && name == "" {
+		name = d.DefaultName()
+	}
+	if name == "" {
+		fe.Add(k.Key, "is required")
 	}
 	for f, m := range spec.Validate() {
 		fe.Add(f, "%s", m)

@@ -119,3 +119,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeNamesNodeRolesAfterSelector(t *testing.T) {
+	reg := resource.Builtin()
+	tests := []struct {
+		doc  map[string]any
+		name string
+		err  string
+	}{
+		{map[string]any{"kind": "NodeRoles", "selector": map[string]any{"role": "web"}, "roles": []any{"base", "web"}}, "role.web", ""},
+		{map[string]any{"kind": "NodeRoles", "selector": map[string]any{"role": "web", "env": "prod"}, "roles": []any{"base"}}, "env.prod_role.web", ""},
+		{map[string]any{"kind": "NodeRoles", "node": "web-1", "roles": []any{"base"}}, "node.web-1", ""},
+		{map[string]any{"kind": "NodeRoles", "name": "mine", "node": "web-1", "roles": []any{"base"}}, "mine", ""},
+		{map[string]any{"kind": "NodeRoles", "roles": []any{"base"}}, "", "selector"},
+		{map[string]any{"kind": "NodeRoles", "node": "web-1", "roles": []any{}}, "", "roles"},
+	}
+	for _, tt := range tests {
+		d, fe := reg.Decode(tt.doc)
+		if tt.err != "" {
+			if _, ok := fe[tt.err]; !ok {
+				t.Errorf("%v: errors %v, want one for %s", tt.doc, fe, tt.err)
+			}
+			continue
+		}
+		if len(fe) > 0 || d.Name != tt.name {
+			t.Errorf("%v: name %q errors %v, want %q", tt.doc, d.Name, fe, tt.name)
+		}
+	}
+}
