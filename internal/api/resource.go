@@ -67,3 +67,14 @@ type KindInfo struct {
 	Secret    bool   `json:"secret,omitempty"`
 	About     string `json:"about"`
 }
+
+// ResourceVersion is one stored version of a versioned resource (GET
+// /api/v1/resources/{kind}/{name}/versions), newest first in lists.
+type ResourceVersion struct {
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	By        string         `json:"by,omitempty"`
+	Cause     string         `json:"cause,omitempty"` // "rollback to 3"; "" for an apply
+	Spec      map[string]any `json:"spec,omitempty"`  // the document (redacted), in single-version answers
+}
+

@@ -235,8 +235,9 @@ type ScaleRequest struct {
 	Instances int `json:"instances"`
 }
 
-// RollbackRequest is the body of POST /api/v1/apps/{id}/rollback: Version 0
-// means the version before the current one.
+// RollbackRequest is the body of POST /api/v1/apps/{id}/rollback and
+// /api/v1/resources/{kind}/{name}/rollback: Version 0 means the version
+// before the current one.
 type RollbackRequest struct {
 	Version int64 `json:"version,omitempty"`
 }
