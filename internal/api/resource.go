@@ -77,4 +77,3 @@ type ResourceVersion struct {
 	Cause     string         `json:"cause,omitempty"` // "rollback to 3"; "" for an apply
 	Spec      map[string]any `json:"spec,omitempty"`  // the document (redacted), in single-version answers
 }
-
