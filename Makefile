@@ -46,7 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseJoinToken -fuzztime 30s ./internal/pki
 	$(GO) test -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s ./internal/manifest
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/resource
-	$(GO) test -run '^$$' -fuzz FuzzReadRecord -fuzztime 20s ./internal/agent/spool
+	$(GO) test -run '^$$' -fuzz FuzzReadRecord -fuzztime 20s ./internal/spool
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime 20s ./internal/metrics/carbon
 	$(GO) test -run '^$$' -fuzz FuzzParsePickle -fuzztime 20s ./internal/metrics/carbon
 	$(GO) test -run '^$$' -fuzz FuzzParseLine -fuzztime 20s ./internal/metrics/statsd

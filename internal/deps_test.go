@@ -58,8 +58,10 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s: only cmd imports cli", path, p)
 			case isRoot(dep) && top(dep) != top(pkg) && top(pkg) != "cli":
 				t.Errorf("%s imports %s: only cli imports the composition roots", path, p)
-			case isDomain(pkg) && top(dep) != "api" && !isDomain(dep):
-				t.Errorf("%s imports %s: domain packages import only api and each other", path, p)
+			case top(pkg) == "spool" && top(dep) != "api":
+				t.Errorf("%s imports %s: spool imports only api", path, p)
+			case isDomain(pkg) && top(dep) != "api" && top(dep) != "spool" && !isDomain(dep):
+				t.Errorf("%s imports %s: domain packages import only api, spool and each other", path, p)
 			}
 		}
 		return nil

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/agent/facts"
-	"corral/internal/agent/spool"
+	"corral/internal/spool"
 	"corral/internal/api"
 	"corral/internal/metrics/host"
 	"corral/internal/pki"

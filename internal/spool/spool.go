@@ -1,8 +1,9 @@
-// Package spool is the agent's on-disk queue of reports the server has not
-// acknowledged yet (DESIGN.md §4). Nothing is dropped while the server is
+// Package spool is an on-disk queue of records a peer has not acknowledged
+// yet: the agent's reports to the server (DESIGN.md §4), and the log
+// forwarders' batches to their outputs. Nothing is dropped while the peer is
 // away, within a disk budget; when the budget is full the oldest records are
-// dropped and counted. The agent's shipper reads batches, sends them, and
-// acknowledges what the server took.
+// dropped and counted. A shipper reads batches, sends them, and
+// acknowledges what the peer took.
 //
 // Records live in segment files named by the seq of their first record, each
 // a run of length-prefixed, CRC-32C checked records (see record.go). The
@@ -10,7 +11,8 @@
 // atomically. Append returns only after its record is fsynced; appends that
 // arrive together share one fsync.
 //
-// The agent's composition root imports it; it imports only api.
+// The agent's composition root and internal/logs import it; it imports only
+// api.
 package spool
 
 import (
