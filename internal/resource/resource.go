@@ -130,6 +130,12 @@ func Builtin() Registry {
 			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
 			New: func() Spec { return &api.NodeRolesSpec{} },
 		},
+		"LogInput": {
+			Name: "LogInput", Key: "name",
+			About:     "log files the subscribed agents follow (rotation included), parse and ship to the log store",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			New: func() Spec { return &api.LogInputSpec{} },
+		},
 		"Silence": {
 			Name: "Silence", Key: "name",
 			About:     "stops handlers for events of a node, a check, a subscription or a combination, for a while",

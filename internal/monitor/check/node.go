@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"corral/internal/api"
@@ -15,23 +14,7 @@ import (
 // node; any other subscription matches the node's "role" label or one of
 // the comma-separated names of its "subscriptions" label.
 func Subscribed(spec api.CheckSpec, nodeName string, labels map[string]string) bool {
-	if len(spec.Subscriptions) == 0 {
-		return true
-	}
-	for _, sub := range spec.Subscriptions {
-		switch {
-		case sub == "all", sub == "entity:"+nodeName:
-			return true
-		case labels["role"] != "" && sub == labels["role"]:
-			return true
-		}
-		for _, s := range strings.Split(labels["subscriptions"], ",") {
-			if s = strings.TrimSpace(s); s != "" && s == sub {
-				return true
-			}
-		}
-	}
-	return false
+	return api.Subscribed(spec.Subscriptions, nodeName, labels)
 }
 
 // DefaultInterval is how often the default checks run.
