@@ -7,12 +7,10 @@ package server
 // to the nodes that subscribe to them.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/api"
@@ -62,9 +59,9 @@ type monitorSvc struct {
 	// specs is the current check specs by name: applied Checks over the
 	// defaults, rebuilt when the Check mirror changes.
 	specs atomic.Pointer[map[string]api.CheckSpec]
-	// assigned is what this server put under assign/<node>/check/, by node
-	// and check name: the reconcile loop diffs against it.
-	assigned map[string]map[string]string
+	// assigned is what this server put under assign/<node>/check/: the
+	// reconcile loop diffs against it.
+	assigned *assignSet
 	// results and metric points taken from agents and check-ins.
 	results, points, rejected atomic.Int64
 }
@@ -72,7 +69,7 @@ type monitorSvc struct {
 // startMonitor builds the monitoring components and starts them under g. The
 // returned function closes the event store; call it after g has stopped.
 func (s *Server) startMonitor(ctx context.Context, g *errgroup.Group) (func(), error) {
-	m := &monitorSvc{assigned: map[string]map[string]string{}}
+	m := &monitorSvc{assigned: newAssignSet(checkAssignPrefix)}
 	var err error
 	m.events, err = sqlstore.New(ctx, s.ledger.DB())
 	if err != nil {
@@ -350,40 +347,7 @@ func (s *Server) takeResults(ctx context.Context, results []api.CheckResult) err
 // reconcileChecks keeps every node's check assignments equal to the applied
 // Checks it subscribes to, whenever Checks or nodes change.
 func (s *Server) reconcileChecks(ctx context.Context) error {
-	m := s.mon
-	var cGen, nGen uint64
-	for {
-		cg, cch := m.checks.Gen()
-		ng, nch := s.nodes.Gen()
-		if cg != cGen || ng != nGen {
-			if err := s.reconcileOnce(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				s.log.Warn("assign checks to nodes", "err", err)
-				select { // try again shortly
-				case <-ctx.Done():
-					return nil
-				case <-time.After(2 * time.Second):
-				}
-				continue
-			}
-			cGen, nGen = cg, ng
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-cch:
-		case <-nch:
-		}
-		// Changes come in bursts (an apply of many documents, agents
-		// joining): gather them.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return s.reconcileOn(ctx, "assign checks to nodes", []*store.Mirror{s.mon.checks, s.nodes}, s.reconcileOnce)
 }
 
 // desiredChecks returns the assignments a node should hold: check name →
@@ -437,64 +401,21 @@ func (s *Server) reconcileOnce(ctx context.Context) error {
 	applied := m.appliedChecks()
 	vals, _ := s.nodes.Values()
 	runners := proxyRunners(applied, vals, func(node string) bool { _, ok := s.alive.Get(node); return ok })
-	for name, v := range vals {
-		rec, ok := v.(store.NodeRecord)
-		if !ok {
-			continue
-		}
-		want := desiredChecks(name, rec.EffectiveLabels(), applied, runners)
-		have, known := m.assigned[name]
-		if !known {
-			var err error
-			if have, err = s.loadCheckAssignments(ctx, name); err != nil {
-				return err
-			}
-			m.assigned[name] = have
-		}
-		for k, v := range want {
-			if have[k] == v {
-				continue
-			}
-			if err := s.store.Assign(ctx, name, checkAssignPrefix+k, json.RawMessage(v)); err != nil {
-				return fmt.Errorf("assign check %s to %s: %w", k, name, err)
-			}
-			have[k] = v
-		}
-		for k := range maps.Clone(have) {
-			if _, ok := want[k]; ok {
-				continue
-			}
-			if err := s.store.Unassign(ctx, name, checkAssignPrefix+k); err != nil {
-				return fmt.Errorf("unassign check %s from %s: %w", k, name, err)
-			}
-			delete(have, k)
-		}
+	removed, err := s.syncAssignments(ctx, m.assigned, func(name string, rec store.NodeRecord) map[string]string {
+		return desiredChecks(name, rec.EffectiveLabels(), applied, runners)
+	})
+	if err != nil {
+		return err
 	}
-	for name := range m.assigned {
-		if _, ok := vals[name]; !ok {
-			// Node removed: its assignments went with it; its events go too.
-			delete(m.assigned, name)
-			for _, ev := range m.proc.List(event.Filter{Entity: name}) {
-				if err := m.proc.Delete(ctx, ev.Entity, ev.Check); err != nil {
-					return fmt.Errorf("delete events of removed node %s: %w", name, err)
-				}
+	for _, name := range removed {
+		// Node removed: its events go with it.
+		for _, ev := range m.proc.List(event.Filter{Entity: name}) {
+			if err := m.proc.Delete(ctx, ev.Entity, ev.Check); err != nil {
+				return fmt.Errorf("delete events of removed node %s: %w", name, err)
 			}
 		}
 	}
 	return nil
-}
-
-func (s *Server) loadCheckAssignments(ctx context.Context, node string) (map[string]string, error) {
-	prefix := store.AssignPrefix(node) + checkAssignPrefix
-	resp, err := s.store.Client().Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("read check assignments of %s: %w", node, err)
-	}
-	out := map[string]string{}
-	for _, kv := range resp.Kvs {
-		out[string(bytes.TrimPrefix(kv.Key, []byte(prefix)))] = string(kv.Value)
-	}
-	return out, nil
 }
 
 // monitorCollector exports the event processor's counters.

@@ -237,6 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	g.Go(func() error { return s.logs.Run(gctx, time.Minute) })
+	s.startLogInputs(gctx, g)
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
 	if s.relay, err = s.openRelay(); err != nil {
 		return err
