@@ -12,8 +12,11 @@
 // A role lists resources in their one-key map form, decoded by Kinds.Decode
 // (errors read `resources[3].file.mode: ...`). Every resource takes
 // `notify: [ACTION TYPE NAME, ...]` (run once, at the end of the run, when
-// it changed) and `ignore_failure: true`. Paths are absolute; every path is
-// prefixed with Env.Root.
+// it changed) and `ignore_failure: true`; file, template, directory, link
+// and hosts take `drift: repair | report | ignore` too (what the agent does
+// when their path is changed by hand: converge again, the default; a dry
+// run of that resource, whose report shows the change; nothing; see
+// ManagedPaths). Paths are absolute; every path is prefixed with Env.Root.
 //
 //	file:      {path, content | source, mode: "0644", owner, group, backup: 5, sensitive, ensure: present|absent}
 //	template:  {path, source | content, vars, mode, owner, group, backup, sensitive}
@@ -47,7 +50,8 @@
 //
 // Runner.Run checks each resource (Provider.Check returns a Plan with a
 // diff) and applies the plan unless Env.DryRun. The first failure stops the
-// run: the resources before it stay converged, the rest are skipped. Files
+// run: the resources before it stay converged, the rest are skipped.
+// Env.Only restricts a run to some resources (the agent's drift reports). Files
 // are replaced atomically (temporary file and rename) and synced together
 // before notifications run and at the end. Package, service, user, group
 // and exec run commands through Env.Exec (OSRunner on a machine, a fake in

@@ -14,7 +14,8 @@ import (
 // Resource is one entry of a node's resource list: a type ("file"), the name
 // that identifies it among resources of that type (a file's path, a
 // package's names, a service's name), its properties as written, the
-// notifications it sends when it changes and whether a failure stops the run.
+// notifications it sends when it changes, whether a failure stops the run
+// and, for resources that manage a path, what drift of it makes the agent do.
 // Resources come from Kinds.Decode, which attaches the provider that
 // converges them.
 type Resource struct {
@@ -23,6 +24,9 @@ type Resource struct {
 	Props         json.RawMessage `json:"props"`
 	Notify        []Notification  `json:"notify,omitempty"`
 	IgnoreFailure bool            `json:"ignore_failure,omitempty"`
+	// Drift is what a change of the resource's path between runs makes the
+	// agent do (repair by default); "" for resources without a path.
+	Drift Drift `json:"drift,omitempty"`
 
 	provider Provider
 }
@@ -88,7 +92,7 @@ type Plan struct {
 }
 
 // Kind decodes one resource type's properties (without the common keys
-// notify and ignore_failure) into a Provider, rejecting unknown and invalid
+// notify, ignore_failure and drift) into a Provider, rejecting unknown and invalid
 // properties with a *FieldError where it can.
 type Kind func(props json.RawMessage) (Provider, error)
 
@@ -249,12 +253,17 @@ func (k Kinds) decodeOne(typ string, props json.RawMessage) (Resource, error) {
 		r.Notify = append(r.Notify, n)
 	}
 	r.IgnoreFailure = common.IgnoreFailure
+	driftRaw, hasDrift := fields["drift"]
+	delete(fields, "drift")
 	rest, err := json.Marshal(fields)
 	if err != nil {
 		return Resource{}, err
 	}
 	p, err := kind(rest)
 	if err != nil {
+		return Resource{}, err
+	}
+	if r.Drift, err = decodeDrift(driftRaw, hasDrift, p); err != nil {
 		return Resource{}, err
 	}
 	r.provider = p

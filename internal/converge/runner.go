@@ -70,6 +70,11 @@ type Env struct {
 	// DryRun checks every resource and reports what would change, with
 	// diffs, changing nothing.
 	DryRun bool
+	// Only, when not empty, restricts the run to the resources with these
+	// IDs ("file[/etc/motd]"): the others are neither checked nor in the
+	// report, but the selected ones may still notify them. The agent's
+	// drift report is a dry run of the drifted resources.
+	Only []string
 	// NoSync skips syncing written files to disk (tests on throw-away
 	// roots); writes stay atomic with respect to readers either way.
 	NoSync bool
@@ -229,6 +234,19 @@ func (r *Runner) Run(ctx context.Context, env Env, resources []Resource) (Report
 	byID := make(map[string]Provider, len(resources))
 	for _, res := range resources {
 		byID[res.ID()] = res.provider
+	}
+	if len(e.Only) > 0 {
+		only := make(map[string]bool, len(e.Only))
+		for _, id := range e.Only {
+			only[id] = true
+		}
+		selected := make([]Resource, 0, len(e.Only))
+		for _, res := range resources {
+			if only[res.ID()] {
+				selected = append(selected, res)
+			}
+		}
+		resources = selected
 	}
 	var queued []Notification
 	queuedSet := map[Notification]bool{}
