@@ -1,8 +1,10 @@
 // Package manifest reads the resource files a user applies: YAML (several
 // documents separated by ---) or JSON (an object or an array of objects),
 // from files, directories or stdin, into api.Documents. It also reads the
-// fields a kind takes from a file (`value_file: db.txt` fills `value`), so
-// the server never reads the client's files. The CLI's apply and diff use it.
+// fields a kind takes from a file (`value_file: db.txt` fills `value`) and
+// the files a Role's file and template resources name in `source:` (into
+// the role's `files`), so the server never reads the client's files. The
+// CLI's apply and diff use it.
 package manifest
 
 import (
@@ -36,7 +38,10 @@ const Stdin = "-"
 // directory (its *.yaml, *.yml and *.json files, sorted, not recursive) or
 // "-" for stdin. Empty documents are skipped. Each document's Source is
 // "<path>#<n>", n counting the documents of that file from 1. The kinds of reg
-// say which fields are read from files.
+// say which fields are read from files. A Role's file and template
+// resources' `source: NAME` not among its `files` is read into them from the
+// manifest's folder, or its templates/ or files/ folder (chef-repo layout);
+// stdin's folder is the working directory.
 func Load(paths []string, stdin io.Reader, reg resource.Registry) ([]api.Document, error) {
 	var docs []api.Document
 	for _, p := range paths {
@@ -66,6 +71,9 @@ func Load(paths []string, stdin io.Reader, reg resource.Registry) ([]api.Documen
 			}
 			for i := range ds {
 				if err := readFileFields(&ds[i], dir, reg); err != nil {
+					return nil, err
+				}
+				if err := readRoleSources(&ds[i], dir); err != nil {
 					return nil, err
 				}
 			}
