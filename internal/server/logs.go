@@ -15,6 +15,7 @@ import (
 	"corral/internal/httpapi"
 	"corral/internal/logs/query"
 	logstore "corral/internal/logs/store"
+	"corral/internal/metrics/carbon"
 )
 
 // The log store (<data>/logs) keeps what agents ship: for now the output of
@@ -58,7 +59,37 @@ func (s *Server) reportLogs(ctx context.Context, node string, reports []api.Repo
 	if err := s.logs.Append(ctx, all); err != nil {
 		return nil, err
 	}
+	s.logRate.Add(all)
 	return rejected, nil
+}
+
+// logMetricsInterval is how often log line counts become metric points.
+const logMetricsInterval = 10 * time.Second
+
+// logMetrics writes the log line counts (logmetrics) into the metric store
+// every interval, stamped with the interval's start.
+func (s *Server) logMetrics(ctx context.Context) error {
+	t := time.NewTicker(logMetricsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		var points []carbon.Point
+		for _, p := range s.logRate.Flush(s.cfg.Now().Add(-logMetricsInterval)) {
+			if pt, err := pointOf(p, p.Time); err == nil {
+				points = append(points, pt)
+			}
+		}
+		if len(points) == 0 {
+			continue
+		}
+		if err := s.sink().Write(points); err != nil {
+			s.log.Warn("log line counts not stored", "series", len(points), "err", err)
+		}
+	}
 }
 
 // logQuery builds the query of GET /api/v1/logs from ?q= and the shortcuts

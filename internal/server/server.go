@@ -23,6 +23,7 @@ import (
 
 	"corral/internal/etcd"
 	"corral/internal/ledger"
+	"corral/internal/logs/logmetrics"
 	logstore "corral/internal/logs/store"
 	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
@@ -77,7 +78,8 @@ type Server struct {
 	mon     *monitorSvc // monitor*.go
 	cluster *clusterSvc // cluster*.go
 	logs    *logstore.Store
-	hub     *assignHub // assignhub.go
+	logRate *logmetrics.Counter // log lines as metric series (logs.go)
+	hub     *assignHub          // assignhub.go
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -167,6 +169,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.ledger.Close()
 
+	s.logRate = logmetrics.New()
 	if s.logs, err = s.openLogs(); err != nil {
 		return err
 	}
@@ -238,6 +241,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.logs.Run(gctx, time.Minute) })
 	s.startLogInputs(gctx, g)
+	g.Go(func() error { return s.logMetrics(gctx) })
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
 	if s.relay, err = s.openRelay(); err != nil {
 		return err
