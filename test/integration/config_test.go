@@ -1,0 +1,989 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"corral/internal/api"
+	"corral/internal/client"
+)
+
+// convergeTimeout bounds the wait for an agent's converge run to be
+// reported after what should cause it (an apply, a node leaving, a drift).
+const convergeTimeout = 60 * time.Second
+
+// configAgent is an agent converging its own root directory.
+type configAgent struct {
+	*Agent
+	Root string
+}
+
+// startConfigAgent starts an agent of srv converging root ("" for a new
+// temporary directory), with its own port range and no checks, and waits
+// until its node is ready. Interval runs are an hour apart, so that the
+// runs a test sees are the ones it caused.
+func startConfigAgent(t *testing.T, srv *Server, name, root string, labels ...string) *configAgent {
+	t.Helper()
+	if root == "" {
+		root = t.TempDir()
+	}
+	ports := portRange(t)
+	a := StartAgent(t, srv, AgentOptions{Name: name, Labels: labels, Args: []string{
+		"--root", root, "--converge-interval", "1h", "--converge-splay", "1s",
+		"--port-range", fmt.Sprintf("%d-%d", ports, ports+99), "--checks=false", "--host-metrics-interval", "0", "--statsd-addr", ""}})
+	t.Cleanup(func() {
+		a.Kill()
+		if root != "/" {
+			killUnder(root) // daemons the agent's services started
+		}
+	})
+	a.WaitReady()
+	return &configAgent{Agent: a, Root: root}
+}
+
+// path is a path on the agent's root.
+func (a *configAgent) path(p string) string { return filepath.Join(a.Root, p) }
+
+// read returns the content of a file on the agent's root ("" when it does
+// not exist).
+func (a *configAgent) read(p string) string {
+	b, _ := os.ReadFile(a.path(p))
+	return string(b)
+}
+
+// waitFile waits until the file p on the agent's root has content want.
+func (a *configAgent) waitFile(t *testing.T, p, want string) {
+	t.Helper()
+	eventually(t, convergeTimeout, func() error {
+		if got := a.read(p); got != want {
+			return fmt.Errorf("%s on %s's root is %q, want %q", p, a.Name, got, want)
+		}
+		return nil
+	})
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// applyDir runs `corral apply -f dir` and fails the test when it fails.
+func applyDir(t *testing.T, srv *Server, dir string) string {
+	t.Helper()
+	out, errOut, code := RunCLI(t, CLIEnv{Home: srv.Home}, append([]string{"apply", "-f", dir}, srv.CLIFlags(srv.AdminToken())...)...)
+	if code != 0 {
+		t.Fatalf("corral apply -f %s: exit %d\n%s%s", dir, code, out, errOut)
+	}
+	return out
+}
+
+// cli runs the corral CLI as admin against srv.
+func cli(t *testing.T, srv *Server, args ...string) (string, string, int) {
+	t.Helper()
+	return RunCLI(t, CLIEnv{Home: srv.Home}, append(args, srv.CLIFlags(srv.AdminToken())...)...)
+}
+
+// reportWaiter finds the converge reports of a node, fetching each in full
+// once (reports do not change).
+type reportWaiter struct {
+	t    *testing.T
+	c    *client.Client
+	full map[string]api.ConvergeReport
+}
+
+func newReportWaiter(t *testing.T, srv *Server) *reportWaiter {
+	return &reportWaiter{t: t, c: srv.Admin(t), full: map[string]api.ConvergeReport{}}
+}
+
+// since returns the node's reports of runs started at or after since,
+// oldest first, in full.
+func (w *reportWaiter) since(node string, since time.Time) ([]api.ConvergeReport, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs, err := w.c.Reports(ctx, client.ReportQuery{Node: node, Limit: 200})
+	if err != nil {
+		return nil, err
+	}
+	var out []api.ConvergeReport
+	for _, r := range rs {
+		if r.Node != node {
+			return nil, fmt.Errorf("reports?node=%s answered a report of %s", node, r.Node)
+		}
+		if r.Started.Before(since) {
+			continue
+		}
+		full, ok := w.full[r.ID]
+		if !ok {
+			if full, err = w.c.Report(ctx, r.ID); err != nil {
+				return nil, err
+			}
+			w.full[r.ID] = full
+		}
+		out = append(out, full)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// wait waits for the first report of node since since that ok accepts.
+func (w *reportWaiter) wait(node string, since time.Time, ok func(api.ConvergeReport) error) api.ConvergeReport {
+	w.t.Helper()
+	var got api.ConvergeReport
+	eventually(w.t, convergeTimeout, func() error {
+		rs, err := w.since(node, since)
+		if err != nil {
+			return err
+		}
+		last := fmt.Errorf("no report of %s since %s", node, since.Format(time.RFC3339Nano))
+		for _, r := range rs {
+			if err := ok(r); err != nil {
+				last = fmt.Errorf("report %s (trigger %s): %w", r.ID, r.Trigger, err)
+				continue
+			}
+			got = r
+			return nil
+		}
+		return last
+	})
+	return got
+}
+
+// statuses is what a report must say: "type[name]" → status; a
+// notification is "action type[name]".
+type statuses map[string]api.ResourceStatus
+
+// run accepts a report of a run (dry or not, with trigger unless "") that
+// did not fail and whose resources have the statuses of want.
+func run(dry bool, trigger string, want statuses) func(api.ConvergeReport) error {
+	return func(r api.ConvergeReport) error {
+		if r.DryRun != dry || (trigger != "" && r.Trigger != trigger) {
+			return fmt.Errorf("dry run %v, trigger %q; want %v, %q", r.DryRun, r.Trigger, dry, trigger)
+		}
+		if r.Failed() {
+			return fmt.Errorf("failed: %s", r.Error)
+		}
+		return hasStatuses(r, want)
+	}
+}
+
+func hasStatuses(r api.ConvergeReport, want statuses) error {
+	got := statuses{}
+	for _, rr := range r.Resources {
+		got[rr.Type+"["+rr.Name+"]"] = rr.Status
+	}
+	for _, rr := range r.Notifications {
+		got[rr.Action+" "+rr.Type+"["+rr.Name+"]"] = rr.Status
+	}
+	for k, st := range want {
+		if got[k] != st {
+			return fmt.Errorf("%s is %q, want %q (all: %v)", k, got[k], st, got)
+		}
+	}
+	return nil
+}
+
+// result returns the resource typ[name] of a report.
+func result(t *testing.T, r api.ConvergeReport, typ, name string) api.ResourceResult {
+	t.Helper()
+	for _, rr := range r.Resources {
+		if rr.Type == typ && rr.Name == name {
+			return rr
+		}
+	}
+	t.Fatalf("report %s has no %s[%s]: %+v", r.ID, typ, name, r.Resources)
+	return api.ResourceResult{}
+}
+
+// hostsBlock is the managed block of /etc/hosts for nodes: a line "IP
+// hostname name aliases..." for each, in name order, without repeats.
+func hostsBlock(nodes []api.Node) string {
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	b := "# BEGIN corral managed hosts (changes here are overwritten)\n"
+	for _, n := range nodes {
+		var names []string
+		for _, x := range []string{n.Facts.Hostname, n.Name, n.Labels["aliases"]} {
+			if x != "" && !slices.Contains(names, x) {
+				names = append(names, x)
+			}
+		}
+		b += n.Facts.PrivateIP + "\t" + strings.Join(names, " ") + "\n"
+	}
+	return b + "# END corral managed hosts\n"
+}
+
+// TestConfigHosts: three agents join with a role holding `hosts: {}`, and
+// every root's /etc/hosts gets a managed block listing all three (the rest
+// of the file kept); one node stops and is removed, and the next converge
+// of each other node removes it from the block.
+func TestConfigHosts(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	reports := newReportWaiter(t, srv)
+	applyYAML(t, srv, `kind: Role
+name: hosts
+resources:
+  - hosts: {}
+---
+kind: NodeRoles
+selector: {cfg: hosts}
+roles: [hosts]
+`)
+	const head = "127.0.0.1\tlocalhost\n"
+	names := []string{"hosts-1", "hosts-2", "hosts-3"}
+	agents := map[string]*configAgent{}
+	for _, name := range names {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "etc/hosts"), head, 0o644)
+		agents[name] = startConfigAgent(t, srv, name, root, "cfg=hosts", "aliases="+name+"-alias")
+	}
+	var nodes []api.Node
+	for _, name := range names {
+		n, err := srv.Node(t, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Facts.PrivateIP == "" {
+			t.Skipf("node %s has no private IP (facts %+v): no hosts line to expect", name, n.Facts)
+		}
+		nodes = append(nodes, n)
+	}
+	all := head + hostsBlock(nodes)
+	for _, name := range names {
+		agents[name].waitFile(t, "/etc/hosts", all)
+	}
+
+	agents["hosts-3"].Kill()
+	srv.WaitNodeStatus(t, "hosts-3", api.NodeDown, 30*time.Second)
+	removed := time.Now()
+	if out, errOut, code := cli(t, srv, "node", "rm", "hosts-3"); code != 0 {
+		t.Fatalf("corral node rm hosts-3: exit %d\n%s%s", code, out, errOut)
+	}
+	two := head + hostsBlock(nodes[:2])
+	for _, name := range names[:2] {
+		a := agents[name]
+		a.waitFile(t, "/etc/hosts", two)
+		// The first run after the removal made the change, and no other did.
+		rs, err := reports.since(name, removed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs {
+			want := api.StatusUpToDate
+			if i == 0 {
+				want = api.StatusChanged
+			}
+			if r.DryRun || r.Failed() || result(t, r, "hosts", "/etc/hosts").Status != want {
+				t.Errorf("%s: run %d since the removal (%s, trigger %s): hosts %s, want %s; error %q",
+					name, i, r.ID, r.Trigger, result(t, r, "hosts", "/etc/hosts").Status, want, r.Error)
+			}
+		}
+	}
+	if _, err := admin.NodeRoles(testCtx(t), "hosts-3"); api.StatusOf(err) != 404 {
+		t.Errorf("roles of the removed node: %v, want 404", err)
+	}
+}
+
+// buildDeb builds a .deb of an "all" package that installs
+// /usr/share/NAME/version.
+func buildDeb(t *testing.T, dir, name, version string) string {
+	t.Helper()
+	tree := filepath.Join(dir, name)
+	writeFile(t, filepath.Join(tree, "DEBIAN/control"), fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\n"+
+		"Maintainer: Corral tests <tests@example.com>\nDescription: corral integration test package\n", name, version), 0o644)
+	writeFile(t, filepath.Join(tree, "usr/share", name, "version"), version+"\n", 0o644)
+	deb := filepath.Join(dir, name+"_"+version+"_all.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", tree, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb --build: %v\n%s", err, out)
+	}
+	return deb
+}
+
+// TestConfigOnMachine converges the machine itself (--root /, as the
+// package, user and group resources act through dpkg and the shadow tools):
+// a .deb built here is installed, a uniquely named user and group are
+// created, then all three are removed.
+func TestConfigOnMachine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("converging packages, users and groups on the machine needs root")
+	}
+	for _, tool := range []string{"useradd", "userdel", "groupadd", "groupdel", "gpasswd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (Debian package passwd)", tool)
+		}
+	}
+	withDeb := true
+	for _, tool := range []string{"dpkg", "dpkg-deb", "dpkg-query"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("%s is not installed (Debian package dpkg): the package part is skipped", tool)
+			withDeb = false
+		}
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e8, 10)
+	pkg, usr, grp := "corral-it-"+suffix, "citu"+suffix, "citg"+suffix
+	t.Cleanup(func() {
+		exec.Command("userdel", usr).Run()
+		exec.Command("groupdel", grp).Run()
+		if withDeb {
+			exec.Command("dpkg", "--purge", pkg).Run()
+		}
+	})
+	var deb string
+	if withDeb {
+		deb = buildDeb(t, t.TempDir(), pkg, "1.0")
+	}
+	role := func(ensure string) string {
+		s := fmt.Sprintf(`kind: Role
+name: machine
+resources:
+  - group: {name: %s, ensure: %s}
+  - user: {name: %s, shell: /bin/sh, home: /nonexistent, comment: corral test, groups: [%s], ensure: %s}
+`, grp, ensure, usr, grp, ensure)
+		if ensure == "absent" { // the user first: its group is in use until then
+			s = fmt.Sprintf(`kind: Role
+name: machine
+resources:
+  - user: {name: %s, ensure: absent}
+  - group: {name: %s, ensure: absent}
+`, usr, grp)
+		}
+		if withDeb {
+			s += fmt.Sprintf("  - package: {name: %s, source: %s, ensure: %s}\n", pkg, deb, ensure)
+		}
+		return s + "---\nkind: NodeRoles\nnode: machine-1\nroles: [machine]\n"
+	}
+	srv := StartServer(t, ServerOptions{})
+	reports := newReportWaiter(t, srv)
+	want := statuses{"group[" + grp + "]": api.StatusChanged, "user[" + usr + "]": api.StatusChanged}
+	if withDeb {
+		want["package["+pkg+"]"] = api.StatusChanged
+	}
+	start := time.Now()
+	applyYAML(t, srv, role("present"))
+	a := startConfigAgent(t, srv, "machine-1", "/")
+	reports.wait(a.Name, start, run(false, "", want))
+	u, err := user.Lookup(usr)
+	if err != nil {
+		t.Fatalf("user %s: %v", usr, err)
+	}
+	if u.HomeDir != "/nonexistent" || u.Name != "corral test" {
+		t.Errorf("user %s: home %q, comment %q", usr, u.HomeDir, u.Name)
+	}
+	g, err := user.LookupGroup(grp)
+	if err != nil {
+		t.Fatalf("group %s: %v", grp, err)
+	}
+	if ids, _ := u.GroupIds(); !slices.Contains(ids, g.Gid) {
+		t.Errorf("user %s is not in group %s (%s): %v", usr, grp, g.Gid, ids)
+	}
+	dpkgStatus := func() string {
+		out, _ := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Version}", pkg).Output()
+		return strings.TrimSpace(string(out))
+	}
+	if withDeb {
+		if st := dpkgStatus(); st != "ii 1.0" {
+			t.Errorf("dpkg-query %s: %q, want installed 1.0", pkg, st)
+		}
+		if b, err := os.ReadFile("/usr/share/" + pkg + "/version"); err != nil || string(b) != "1.0\n" {
+			t.Errorf("the package's file: %q, %v", b, err)
+		}
+	}
+
+	start = time.Now()
+	applyYAML(t, srv, role("absent"))
+	reports.wait(a.Name, start, run(false, "change", want))
+	if _, err := user.Lookup(usr); err == nil {
+		t.Errorf("user %s still exists", usr)
+	}
+	if _, err := user.LookupGroup(grp); err == nil {
+		t.Errorf("group %s still exists", grp)
+	}
+	if withDeb {
+		if st := dpkgStatus(); strings.HasPrefix(st, "ii") {
+			t.Errorf("dpkg-query %s: %q, want removed", pkg, st)
+		}
+		if _, err := os.Stat("/usr/share/" + pkg + "/version"); !os.IsNotExist(err) {
+			t.Errorf("the package's file is still there: %v", err)
+		}
+	}
+}
+
+// initScript is a sysv init script for a test daemon (a shell loop that
+// first copies its config to run/itd.seen) keeping its pid file and a log
+// of what it was told under the root %q.
+const initScript = `#!/bin/sh
+ROOT=%q
+PIDFILE="$ROOT/run/itd.pid"
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+case "$1" in
+start)
+	running && exit 0
+	echo start >> "$ROOT/itd.log"
+	mkdir -p "$ROOT/run"
+	sh -c 'cp "$1/etc/itd.conf" "$1/run/itd.seen"; while :; do sleep 1; done' itd "$ROOT" </dev/null >/dev/null 2>&1 &
+	echo $! > "$PIDFILE"
+	;;
+stop)
+	if running; then kill "$(cat "$PIDFILE")"; fi
+	rm -f "$PIDFILE"
+	echo stop >> "$ROOT/itd.log"
+	;;
+restart)
+	"$0" stop && "$0" start
+	;;
+status)
+	running || exit 3
+	;;
+*)
+	exit 2
+	;;
+esac
+`
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// TestConfigService runs a test daemon through a sysv init script the role
+// installs: enabled and started, restarted (a delayed notification) when
+// its template changes, then stopped.
+func TestConfigService(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh (Debian package dash)")
+	}
+	srv := StartServer(t, ServerOptions{})
+	reports := newReportWaiter(t, srv)
+	root := t.TempDir()
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "itd.init"), fmt.Sprintf(initScript, root), 0o644)
+	role := func(port int, running bool) {
+		writeFile(t, filepath.Join(repo, "role.yaml"), fmt.Sprintf(`kind: Role
+name: itd
+attributes: {port: %d}
+resources:
+  - file: {path: /etc/init.d/itd, source: itd.init, mode: "0755"}
+  - template: {path: /etc/itd.conf, content: "port = {{ .Attributes.port }}\n", notify: [restart service itd]}
+  - service: {name: itd, manager: sysv, enabled: true, running: %v}
+---
+kind: NodeRoles
+node: svc-1
+roles: [itd]
+`, port, running), 0o644)
+		applyDir(t, srv, repo)
+	}
+	pid := func() int {
+		b, _ := os.ReadFile(filepath.Join(root, "run/itd.pid"))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	t.Cleanup(func() {
+		if p := pid(); p > 0 {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	start := time.Now()
+	role(80, true)
+	a := startConfigAgent(t, srv, "svc-1", root)
+	reports.wait(a.Name, start, run(false, "", statuses{"file[/etc/init.d/itd]": api.StatusChanged,
+		"template[/etc/itd.conf]": api.StatusChanged, "service[itd]": api.StatusChanged}))
+	first := pid()
+	if !alive(first) {
+		t.Fatalf("the daemon is not running after the first converge (pid %d); log %q", first, a.read("/itd.log"))
+	}
+	a.waitFile(t, "/run/itd.seen", "port = 80\n")
+	for _, lvl := range []string{"2", "3", "4", "5"} {
+		if to, err := os.Readlink(a.path("/etc/rc" + lvl + ".d/S01itd")); err != nil || to != "../init.d/itd" {
+			t.Errorf("rc%s.d/S01itd: %q, %v", lvl, to, err)
+		}
+	}
+
+	// A template change notifies a restart: a new daemon reads the new file.
+	start = time.Now()
+	role(8080, true)
+	r := reports.wait(a.Name, start, run(false, "change", statuses{"template[/etc/itd.conf]": api.StatusChanged,
+		"service[itd]": api.StatusUpToDate, "restart service[itd]": api.StatusChanged}))
+	if len(r.Notifications) != 1 {
+		t.Errorf("notifications: %+v, want one restart", r.Notifications)
+	}
+	second := pid()
+	if second == first || !alive(second) {
+		t.Errorf("after the restart the daemon is pid %d (alive %v), before %d", second, alive(second), first)
+	}
+	if alive(first) {
+		t.Errorf("the old daemon %d still runs", first)
+	}
+	a.waitFile(t, "/run/itd.seen", "port = 8080\n")
+	if log := a.read("/itd.log"); !strings.HasSuffix(log, "start\nstop\nstart\n") {
+		t.Errorf("init script log %q, want it to end with a restart", log)
+	}
+
+	// running: false stops it.
+	start = time.Now()
+	role(8080, false)
+	reports.wait(a.Name, start, run(false, "change", statuses{"template[/etc/itd.conf]": api.StatusUpToDate,
+		"service[itd]": api.StatusChanged}))
+	if alive(second) || pid() != 0 {
+		t.Errorf("after running: false the daemon %d is alive %v, pid file %d", second, alive(second), pid())
+	}
+	if log := a.read("/itd.log"); !strings.HasSuffix(log, "stop\n") {
+		t.Errorf("init script log %q, want it to end with a stop", log)
+	}
+}
+
+// TestConfigTemplateError: a template failing at its line 3 fails that
+// resource with the line, the resources before it stay converged and those
+// after it are skipped; `corral report ls/show` say so and the failed run
+// is a critical `converge` event, which the next good run resolves.
+func TestConfigTemplateError(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	reports := newReportWaiter(t, srv)
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\nb = 2\nc = {{ .Attributes.missing }}\n", 0o644)
+	role := func(attrs string) {
+		writeFile(t, filepath.Join(repo, "app.yaml"), `kind: Role
+name: app
+attributes: `+attrs+`
+resources:
+  - file: {path: /etc/app/first.conf, content: "first\n"}
+  - template: {path: /etc/app/app.conf, source: app.conf.tmpl}
+  - file: {path: /etc/app/last.conf, content: "last\n"}
+---
+kind: NodeRoles
+node: tmpl-1
+roles: [app]
+`, 0o644)
+		applyDir(t, srv, repo)
+	}
+	start := time.Now()
+	role("{other: 1}")
+	a := startConfigAgent(t, srv, "tmpl-1", "")
+	r := reports.wait(a.Name, start, func(r api.ConvergeReport) error {
+		if !r.Failed() {
+			return fmt.Errorf("did not fail")
+		}
+		return hasStatuses(r, statuses{"file[/etc/app/first.conf]": api.StatusChanged,
+			"template[/etc/app/app.conf]": api.StatusFailed, "file[/etc/app/last.conf]": api.StatusSkipped})
+	})
+	failed := result(t, r, "template", "/etc/app/app.conf")
+	if !strings.Contains(failed.Error, "app.conf.tmpl:3") || !strings.Contains(failed.Error, "missing") {
+		t.Errorf("template error %q does not name app.conf.tmpl:3 and the missing key", failed.Error)
+	}
+	if r.Totals != (api.ConvergeTotals{Changed: 1, Failed: 1, Skipped: 1}) {
+		t.Errorf("totals %+v", r.Totals)
+	}
+	if got := a.read("/etc/app/first.conf"); got != "first\n" {
+		t.Errorf("first.conf = %q: the resource before the failure is not converged", got)
+	}
+	for _, p := range []string{"/etc/app/app.conf", "/etc/app/last.conf"} {
+		if _, err := os.Stat(a.path(p)); !os.IsNotExist(err) {
+			t.Errorf("%s exists after the failed run (%v)", p, err)
+		}
+	}
+	out, _, code := cli(t, srv, "report", "ls", "--node", a.Name, "--failed")
+	if code != 0 || !strings.Contains(out, r.ID) {
+		t.Errorf("report ls --failed: exit %d, no %s:\n%s", code, r.ID, out)
+	}
+	out, _, code = cli(t, srv, "report", "show", r.ID)
+	for _, want := range []string{"failed", "template[/etc/app/app.conf]", "app.conf.tmpl:3", "skipped", "file[/etc/app/last.conf]"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("report show %s: exit %d, no %q:\n%s", r.ID, code, want, out)
+		}
+	}
+	ev := waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusCritical))
+	if !strings.Contains(ev.Output, "app.conf.tmpl:3") {
+		t.Errorf("converge event output %q does not name the template's line", ev.Output)
+	}
+	out, _, code = cli(t, srv, "event", "ls", "--node", a.Name)
+	if code != 0 || !strings.Contains(out, "converge") {
+		t.Errorf("event ls --node %s: exit %d, no converge event:\n%s", a.Name, code, out)
+	}
+
+	// With the attribute the template works; the good run resolves the event.
+	start = time.Now()
+	role("{missing: fixed}")
+	reports.wait(a.Name, start, run(false, "change", statuses{"file[/etc/app/first.conf]": api.StatusUpToDate,
+		"template[/etc/app/app.conf]": api.StatusChanged, "file[/etc/app/last.conf]": api.StatusChanged}))
+	if got := a.read("/etc/app/app.conf"); got != "a = 1\nb = 2\nc = fixed\n" {
+		t.Errorf("app.conf = %q", got)
+	}
+	waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusOK))
+
+	// A template that does not parse is refused at apply, naming its line.
+	writeFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\n{{ if }}\n", 0o644)
+	out, errOut, code := cli(t, srv, "apply", "-f", repo)
+	if code == 0 || !strings.Contains(errOut, "app.conf.tmpl:2") {
+		t.Errorf("apply of a template that does not parse: exit %d, stderr does not name app.conf.tmpl:2:\n%s%s", code, out, errOut)
+	}
+}
+
+// grepSecret fails the test for every text that holds secret.
+func grepSecret(t *testing.T, secret string, texts map[string]string) {
+	t.Helper()
+	for where, text := range texts {
+		if i := strings.Index(text, secret); i >= 0 {
+			lo, hi := max(0, i-200), min(len(text), i+len(secret)+100)
+			t.Errorf("the secret's value is in %s: …%s…", where, text[lo:hi])
+		}
+	}
+}
+
+// grepSecretFiles fails the test for every file under dir that holds
+// secret.
+func grepSecretFiles(t *testing.T, secret, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil // sockets, files gone meanwhile
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), secret) {
+			t.Errorf("the secret's value is stored in plain text in %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestConfigSecrets: a Secret used in a template reaches the file on the
+// node's root, and its value is in no report (CLI and API), no dry-run
+// diff, no server or agent log line, no API answer, no event and no file
+// of the server's or agent's data dirs (secrets are encrypted at rest),
+// even when a failing command prints the file.
+func TestConfigSecrets(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	ctx := testCtx(t)
+	reports := newReportWaiter(t, srv)
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	secret := "s3cret-" + hex.EncodeToString(rnd[:])
+	root, repo := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(repo, "db.conf.tmpl"), "user = app\npassword = {{ secret \"db-password\" }}\n", 0o644)
+	role := func(leak bool) {
+		extra := ""
+		if leak {
+			extra = fmt.Sprintf("  - exec: {name: leak, command: 'cat %s/etc/app/db.conf; exit 3'}\n", root)
+		}
+		writeFile(t, filepath.Join(repo, "app.yaml"), `kind: Secret
+name: db-password
+value: `+secret+`
+---
+kind: Role
+name: app
+resources:
+  - template: {path: /etc/app/db.conf, source: db.conf.tmpl, mode: "0600", drift: ignore}
+`+extra+`---
+kind: NodeRoles
+node: sec-1
+roles: [app]
+`, 0o600)
+		applyDir(t, srv, repo)
+	}
+	start := time.Now()
+	role(false)
+	a := startConfigAgent(t, srv, "sec-1", root)
+	reports.wait(a.Name, start, run(false, "", statuses{"template[/etc/app/db.conf]": api.StatusChanged}))
+	const file = "/etc/app/db.conf"
+	if got, want := a.read(file), "user = app\npassword = "+secret+"\n"; got != want {
+		t.Fatalf("%s = %q, want %q", file, got, want)
+	}
+	texts := map[string]string{}
+
+	// A dry run shows the change of a hand-edited file, redacted.
+	writeFile(t, a.path(file), "user = app\npassword = old\n", 0o600)
+	out, errOut, code := cli(t, srv, "converge", "--dry-run", "--node", a.Name)
+	if code != 0 || !strings.Contains(out, file) || !strings.Contains(out, "dry run") {
+		t.Errorf("converge --dry-run: exit %d, does not show %s:\n%s%s", code, file, out, errOut)
+	}
+	texts["converge --dry-run"] = out + errOut
+	if got := a.read(file); got != "user = app\npassword = old\n" {
+		t.Errorf("the dry run changed %s: %q", file, got)
+	}
+	out, errOut, code = cli(t, srv, "converge", "--now", "--node", a.Name)
+	if code != 0 {
+		t.Errorf("converge --now: exit %d\n%s%s", code, out, errOut)
+	}
+	texts["converge --now"] = out + errOut
+	a.waitFile(t, file, "user = app\npassword = "+secret+"\n")
+
+	// A command printing the file fails the run: its output in the report
+	// and the event is redacted.
+	start = time.Now()
+	role(true)
+	r := reports.wait(a.Name, start, func(r api.ConvergeReport) error {
+		if !r.Failed() {
+			return fmt.Errorf("did not fail")
+		}
+		return hasStatuses(r, statuses{"exec[leak]": api.StatusFailed})
+	})
+	if e := result(t, r, "exec", "leak").Error; !strings.Contains(e, api.Redacted) {
+		t.Errorf("the failed command's error %q does not show its output redacted", e)
+	}
+	ev := waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusCritical))
+	texts["converge event"] = ev.Output
+
+	cat, err := admin.NodeCatalog(ctx, a.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cat.Secrets["db-password"]; !ok {
+		t.Errorf("catalog secrets %v do not name db-password", cat.Secrets)
+	}
+	all, err := reports.since(a.Name, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"report", "ls", "--node", a.Name}, {"report", "ls"}, {"event", "ls"},
+		{"event", "show", a.Name, "converge"}, {"node", "roles", a.Name}, {"get", "secret"}, {"get", "secret", "db-password"},
+		{"get", "role", "app"}, {"role", "history", "app"}} {
+		out, errOut, _ := cli(t, srv, args...)
+		texts["corral "+strings.Join(args, " ")] = out + errOut
+	}
+	paths := []string{"/api/v1/reports", "/api/v1/reports?node=" + a.Name, "/api/v1/resources/Secret", "/api/v1/resources/Secret/db-password",
+		"/api/v1/resources/Role/app", "/api/v1/resources/Role/app/versions", "/api/v1/resources/Role/app/versions/1",
+		"/api/v1/resources/NodeRoles", "/api/v1/nodes/" + a.Name + "/catalog", "/api/v1/nodes/" + a.Name + "/roles",
+		"/api/v1/nodes/" + a.Name, "/api/v1/events", "/api/v1/audit"}
+	for _, r := range all {
+		paths = append(paths, "/api/v1/reports/"+r.ID)
+		out, errOut, _ := cli(t, srv, "report", "show", r.ID, "-v")
+		texts["corral report show -v "+r.ID] = out + errOut
+	}
+	for _, p := range paths {
+		code, body := srv.HTTP(t, "GET", p, srv.AdminToken(), nil)
+		if code != 200 && p != "/api/v1/audit" {
+			t.Errorf("GET %s: %d %s", p, code, body)
+		}
+		texts["GET "+p] = string(body)
+	}
+	if len(all) < 4 {
+		t.Errorf("%d reports of %s, want at least 4 (start, dry run, now, failed)", len(all), a.Name)
+	}
+
+	// The good run resolves the event.
+	start = time.Now()
+	role(false)
+	reports.wait(a.Name, start, run(false, "change", nil))
+	waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusOK))
+
+	texts["server stdout"], texts["server stderr"] = srv.proc.Stdout(), srv.proc.Stderr()
+	texts["agent stdout"], texts["agent stderr"] = a.proc.Stdout(), a.proc.Stderr()
+	if !strings.Contains(texts["agent stderr"], "converge") {
+		t.Errorf("the agent's log (level debug) does not mention converge runs: is it the log?")
+	}
+	grepSecret(t, secret, texts)
+	grepSecretFiles(t, secret, srv.Dir)
+	grepSecretFiles(t, secret, a.Dir)
+}
+
+// TestConfigDriftAndDryRun: a managed file edited by hand is repaired (the
+// default), only reported (drift: report) or left alone (drift: ignore);
+// `corral converge --dry-run` shows what would change and changes
+// nothing; `corral converge --now` converges.
+func TestConfigDriftAndDryRun(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	reports := newReportWaiter(t, srv)
+	start := time.Now()
+	applyYAML(t, srv, `kind: Role
+name: drift
+resources:
+  - file: {path: /etc/drift/repaired.conf, content: "repaired\n"}
+  - file: {path: /etc/drift/reported.conf, content: "reported\n", drift: report}
+  - file: {path: /etc/drift/ignored.conf, content: "ignored\n", drift: ignore}
+---
+kind: NodeRoles
+selector: {cfg: drift}
+roles: [drift]
+`)
+	a := startConfigAgent(t, srv, "drift-1", "", "cfg=drift")
+	const repaired, reported, ignored = "/etc/drift/repaired.conf", "/etc/drift/reported.conf", "/etc/drift/ignored.conf"
+	reports.wait(a.Name, start, run(false, "", statuses{"file[" + repaired + "]": api.StatusChanged,
+		"file[" + reported + "]": api.StatusChanged, "file[" + ignored + "]": api.StatusChanged}))
+
+	edited := time.Now()
+	writeFile(t, a.path(repaired), "hand edit\n", 0o644)
+	a.waitFile(t, repaired, "repaired\n")
+	reports.wait(a.Name, edited, run(false, "drift", statuses{"file[" + repaired + "]": api.StatusChanged}))
+
+	edited = time.Now()
+	writeFile(t, a.path(reported), "hand edit\n", 0o644)
+	r := reports.wait(a.Name, edited, run(true, "drift", statuses{"file[" + reported + "]": api.StatusChanged}))
+	if d := result(t, r, "file", reported).Diff; !strings.Contains(d, "-hand edit") || !strings.Contains(d, "+reported") {
+		t.Errorf("drift report diff %q does not show the edit", d)
+	}
+	if got := a.read(reported); got != "hand edit\n" {
+		t.Errorf("%s (drift: report) was changed: %q", reported, got)
+	}
+
+	writeFile(t, a.path(ignored), "hand edit\n", 0o644)
+	out, errOut, code := cli(t, srv, "converge", "--dry-run", "--node", a.Name)
+	for _, want := range []string{"dry run", reported, ignored, "+reported", "+ignored"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("converge --dry-run: exit %d, no %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out, "file["+repaired+"]") {
+		t.Errorf("converge --dry-run shows the up-to-date %s:\n%s", repaired, out)
+	}
+	for p, want := range map[string]string{repaired: "repaired\n", reported: "hand edit\n", ignored: "hand edit\n"} {
+		if got := a.read(p); got != want {
+			t.Errorf("after the dry run %s = %q, want %q", p, got, want)
+		}
+	}
+
+	out, errOut, code = cli(t, srv, "converge", "--now", "--selector", "cfg=drift")
+	if code != 0 || !strings.Contains(out, a.Name) {
+		t.Errorf("converge --now --selector cfg=drift: exit %d\n%s%s", code, out, errOut)
+	}
+	for p, want := range map[string]string{repaired: "repaired\n", reported: "reported\n", ignored: "ignored\n"} {
+		if got := a.read(p); got != want {
+			t.Errorf("after converge --now %s = %q, want %q", p, got, want)
+		}
+	}
+	if _, _, code := cli(t, srv, "converge"); code == 0 {
+		t.Error("corral converge without --now or --dry-run: exit 0")
+	}
+}
+
+// TestConfigRepo applies a chef-repo-like directory (YAML with template and
+// files next to it and in templates/), resolves the run list and the
+// attributes with role < environment < node precedence (`corral node
+// roles`), and versions the roles (`corral role history/diff/rollback`).
+func TestConfigRepo(t *testing.T) {
+	srv := StartServer(t, ServerOptions{})
+	admin := srv.Admin(t)
+	ctx := testCtx(t)
+	repo := t.TempDir()
+	writeFile(t, filepath.Join(repo, "base.yaml"), `kind: Role
+name: base
+attributes: {a: base, b: base, c: base, d: base}
+resources:
+  - template: {path: /etc/repo/attrs.conf, source: attrs.conf.tmpl}
+---
+kind: Environment
+name: production
+attributes: {c: env, d: env}
+---
+kind: NodeRoles
+selector: {cfg: repo}
+roles: [base, web]
+environment: production
+attributes: {d: node}
+`, 0o644)
+	const tmpl = "a={{ .Attributes.a }}\nb={{ .Attributes.b }}\nc={{ .Attributes.c }}\nd={{ .Attributes.d }}\n"
+	writeFile(t, filepath.Join(repo, "templates/attrs.conf.tmpl"), tmpl, 0o644)
+	writeFile(t, filepath.Join(repo, "motd.txt"), "welcome\n", 0o644)
+	web := func(b string) {
+		writeFile(t, filepath.Join(repo, "web.yaml"), `kind: Role
+name: web
+attributes: {b: `+b+`}
+resources:
+  - file: {path: /etc/repo/motd, source: motd.txt}
+`, 0o644)
+		applyDir(t, srv, repo)
+	}
+	web("web")
+	for role, files := range map[string]map[string]string{"base": {"attrs.conf.tmpl": tmpl}, "web": {"motd.txt": "welcome\n"}} {
+		res, err := admin.Resource(ctx, "Role", role, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var spec api.RoleSpec
+		if err := json.Unmarshal(res.Spec, &spec); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(spec.Files, files) {
+			t.Errorf("role %s stores files %q, want %q", role, spec.Files, files)
+		}
+	}
+	a := startConfigAgent(t, srv, "repo-1", "", "cfg=repo")
+	a.waitFile(t, "/etc/repo/attrs.conf", "a=base\nb=web\nc=env\nd=node\n")
+	a.waitFile(t, "/etc/repo/motd", "welcome\n")
+
+	v, err := admin.NodeRoles(ctx, a.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAttrs := map[string]any{"a": "base", "b": "web", "c": "env", "d": "node"}
+	if !slices.Equal(v.Roles, []string{"base", "web"}) || v.Environment != "production" || !reflect.DeepEqual(v.Attributes, wantAttrs) ||
+		!slices.Contains(v.MatchedBy, "cfg.repo") || len(v.Errors) != 0 {
+		t.Errorf("node roles %+v, want run list [base web], production, attributes %v, matched by cfg.repo", v, wantAttrs)
+	}
+	out, _, code := cli(t, srv, "node", "roles", a.Name)
+	for _, want := range []string{"base", "web", "production", "cfg.repo", "a: base", "b: web", "c: env", "d: node"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("node roles %s: exit %d, no %q:\n%s", a.Name, code, want, out)
+		}
+	}
+
+	// A second version, its history and diff, and a rollback.
+	web("web-v2")
+	a.waitFile(t, "/etc/repo/attrs.conf", "a=base\nb=web-v2\nc=env\nd=node\n")
+	out, _, code = cli(t, srv, "role", "history", "web")
+	if code != 0 || !strings.Contains(out, "2") {
+		t.Errorf("role history web: exit %d:\n%s", code, out)
+	}
+	out, _, code = cli(t, srv, "role", "diff", "web")
+	var minus, plus bool
+	for _, l := range strings.Split(out, "\n") {
+		minus = minus || (strings.HasPrefix(l, "-") && strings.Contains(l, "b: web") && !strings.Contains(l, "web-v2"))
+		plus = plus || (strings.HasPrefix(l, "+") && strings.Contains(l, "b: web-v2"))
+	}
+	if code != 0 || !minus || !plus {
+		t.Errorf("role diff web: exit %d, want -b: web and +b: web-v2:\n%s", code, out)
+	}
+	out, errOut, code := cli(t, srv, "role", "rollback", "web", "--to", "1")
+	if code != 0 {
+		t.Errorf("role rollback web --to 1: exit %d\n%s%s", code, out, errOut)
+	}
+	vs, err := admin.ResourceVersions(ctx, "Role", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 3 || vs[0].Version != 3 || vs[0].Cause != "rollback to 1" {
+		t.Errorf("versions of web after the rollback: %+v, want 3, the newest a rollback to 1", vs)
+	}
+	a.waitFile(t, "/etc/repo/attrs.conf", "a=base\nb=web\nc=env\nd=node\n")
+
+	// A source found nowhere is an error naming the document and the file.
+	bad := t.TempDir()
+	writeFile(t, filepath.Join(bad, "bad.yaml"), "kind: Role\nname: bad\nresources:\n  - template: {path: /etc/bad, source: nosuch.tmpl}\n", 0o644)
+	out, errOut, code = cli(t, srv, "apply", "-f", bad)
+	if code == 0 || !strings.Contains(errOut, "nosuch.tmpl") || !strings.Contains(errOut, "bad.yaml") {
+		t.Errorf("apply with a missing source: exit %d, stderr does not name bad.yaml and nosuch.tmpl:\n%s%s", code, out, errOut)
+	}
+	if _, err := admin.Resource(ctx, "Role", "bad", false); api.StatusOf(err) != 404 {
+		t.Errorf("role bad after a refused apply: %v, want 404", err)
+	}
+}
