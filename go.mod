@@ -6,6 +6,7 @@ require (
 	git.sr.ht/~sbinet/gg v0.7.0
 	github.com/ansel1/merry v1.8.1
 	github.com/containerd/errdefs v1.0.0
+	github.com/elastic/go-lumber v0.2.0
 	github.com/go-graphite/carbonapi v0.18.2
 	github.com/go-graphite/go-whisper v0.0.0-20230526115116-e3110f57c01c
 	github.com/go-graphite/protocol v1.0.0
