@@ -35,4 +35,19 @@ var migrations = []string{
 		data      TEXT    NOT NULL
 	);
 	CREATE INDEX job_runs_job ON job_runs (job, started_ns);`,
+	// 3: converge reports (the whole report as JSON; the columns filter).
+	`CREATE TABLE converge_reports (
+		seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+		id         TEXT    NOT NULL UNIQUE,
+		node       TEXT    NOT NULL,
+		started_ns INTEGER NOT NULL,
+		nonce      TEXT    NOT NULL DEFAULT '',
+		failed     INTEGER NOT NULL,
+		changed    INTEGER NOT NULL,
+		dry_run    INTEGER NOT NULL,
+		data       TEXT    NOT NULL
+	);
+	CREATE INDEX converge_reports_node ON converge_reports (node, started_ns, seq);
+	CREATE INDEX converge_reports_started ON converge_reports (started_ns, seq);
+	CREATE INDEX converge_reports_nonce ON converge_reports (nonce) WHERE nonce != '';`,
 }
