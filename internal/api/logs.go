@@ -19,3 +19,11 @@ type LogEntry struct {
 	// compare numerically in queries.
 	Fields map[string]string `json:"fields,omitempty"`
 }
+
+// LogBucket is one row of GET /api/v1/logs/count (Key: a value of the
+// field) or /api/v1/logs/histogram (Time: the bucket's start).
+type LogBucket struct {
+	Key   string    `json:"key,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
+	Count int64     `json:"count"`
+}

@@ -451,42 +451,49 @@ func (f *logFlags) query(q client.LogQuery) (client.LogQuery, error) {
 	return q, nil
 }
 
-// printLogs prints the lines q selects, and with follow the new ones until
-// ctx ends. Tables show "TIME TASK STREAM| MESSAGE"; -o json prints one
-// JSON object a line, -o yaml one document a line.
-func (a *app) printLogs(ctx context.Context, c *client.Client, q client.LogQuery, follow bool) error {
-	printEntry := func(e api.LogEntry) error {
-		switch a.output {
-		case "json":
-			b, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+// printLogEntry prints one log entry: tables show "TIME SOURCE| MESSAGE"
+// (the task and stream for task output, else the node and where the line
+// came from); -o json prints one JSON object a line, -o yaml one document
+// a line.
+func (a *app) printLogEntry(e api.LogEntry) error {
+	switch a.output {
+	case "json":
+		b, err := json.Marshal(e)
+		if err != nil {
 			return err
-		case "yaml":
-			fmt.Fprintln(a.stdout, "---")
-			return writeYAML(a.stdout, e)
 		}
-		src := e.Task
-		if src == "" {
-			src = e.Node
-		}
-		if e.Stream != "" {
-			src += " " + e.Stream
-		}
-		_, err := fmt.Fprintf(a.stdout, "%s %s| %s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), src, e.Message)
+		_, err = fmt.Fprintf(a.stdout, "%s\n", b)
 		return err
+	case "yaml":
+		fmt.Fprintln(a.stdout, "---")
+		return writeYAML(a.stdout, e)
 	}
+	src := e.Task
+	if src == "" {
+		src = e.Node
+		if e.Source != "" && e.Source != "task" {
+			src += " " + e.Source
+		}
+	}
+	if e.Stream != "" {
+		src += " " + e.Stream
+	}
+	_, err := fmt.Fprintf(a.stdout, "%s %s| %s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), src, e.Message)
+	return err
+}
+
+// printLogs prints the lines q selects, and with follow the new ones until
+// ctx ends.
+func (a *app) printLogs(ctx context.Context, c *client.Client, q client.LogQuery, follow bool) error {
 	if follow {
-		return c.FollowLogs(ctx, q, printEntry)
+		return c.FollowLogs(ctx, q, a.printLogEntry)
 	}
 	es, err := c.Logs(ctx, q)
 	if err != nil {
 		return err
 	}
 	for _, e := range es {
-		if err := printEntry(e); err != nil {
+		if err := a.printLogEntry(e); err != nil {
 			return err
 		}
 	}

@@ -182,19 +182,31 @@ func (c *Client) DeleteJob(ctx context.Context, id string) error {
 // as given. Limit is how many of the newest lines (0: the server's default,
 // 100).
 type LogQuery struct {
+	// Q is a query in the log query language (docs/logs.md).
+	Q     string
 	App   string
 	Task  string
 	Run   string
 	Since string
+	Until string
 	Limit int
+	// Desc asks for the newest first; Cursor continues after a page.
+	Desc   bool
+	Cursor string
 }
 
 func (q LogQuery) values() url.Values {
 	v := url.Values{}
+	setIf(v, "q", q.Q)
 	setIf(v, "app", q.App)
 	setIf(v, "task", q.Task)
 	setIf(v, "run", q.Run)
 	setIf(v, "since", q.Since)
+	setIf(v, "until", q.Until)
+	setIf(v, "cursor", q.Cursor)
+	if q.Desc {
+		v.Set("order", "desc")
+	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}

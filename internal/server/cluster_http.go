@@ -37,6 +37,8 @@ func (s *Server) clusterRoutes(a *httpapi.API) {
 	a.Handle("POST /api/v1/jobs/{path...}", api.RoleOperator, s.handleJobAction)
 	a.Handle("DELETE /api/v1/jobs/{path...}", api.RoleOperator, s.handleDeleteJob)
 	a.Query("GET /api/v1/logs", api.RoleViewer, s.handleLogs) // logs.go
+	a.Query("GET /api/v1/logs/count", api.RoleViewer, s.handleLogCount)
+	a.Query("GET /api/v1/logs/histogram", api.RoleViewer, s.handleLogHistogram)
 	a.Query("GET /api/v1/scheduler", api.RoleViewer, s.handleScheduler)
 }
 

@@ -182,28 +182,115 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// handleLogs answers GET /api/v1/logs: the newest entries matching the
-// query, oldest first (limit, default 100); with follow=true a stream of
-// server-sent events, one entry per event, that first sends those entries
-// and then every new one.
-func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+// logRange reads the query and the since/until bounds of a logs request.
+func (s *Server) logRange(r *http.Request) (logstore.Query, error) {
 	q, err := s.logQuery(r)
 	if err != nil {
-		return err
+		return logstore.Query{}, err
 	}
 	v := r.URL.Query()
 	now := s.cfg.Now()
 	since, err := parseSince(v.Get("since"), now)
 	if err != nil {
-		return &api.Error{Status: http.StatusBadRequest, Message: "invalid since", Fields: map[string]string{"since": err.Error()}}
+		return logstore.Query{}, &api.Error{Status: http.StatusBadRequest, Message: "invalid since", Fields: map[string]string{"since": err.Error()}}
 	}
 	until, err := parseSince(v.Get("until"), now)
 	if err != nil {
-		return &api.Error{Status: http.StatusBadRequest, Message: "invalid until", Fields: map[string]string{"until": err.Error()}}
+		return logstore.Query{}, &api.Error{Status: http.StatusBadRequest, Message: "invalid until", Fields: map[string]string{"until": err.Error()}}
 	}
+	return logstore.Query{Q: q, Since: since, Until: until}, nil
+}
+
+// handleLogCount answers GET /api/v1/logs/count?field=F[&top=N]: how many
+// entries matching the query have each value of F, most frequent first.
+func (s *Server) handleLogCount(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	lq, err := s.logRange(r)
+	if err != nil {
+		return err
+	}
+	field := r.URL.Query().Get("field")
+	if field == "" {
+		return &api.Error{Status: http.StatusBadRequest, Message: "field is required", Fields: map[string]string{"field": "name the field to count by (status, level, app, ...)"}}
+	}
+	top, err := httpapi.QueryInt(r, "top", 10)
+	if err != nil {
+		return err
+	}
+	bs, err := s.logs.Count(r.Context(), lq, field, int(top))
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return httpapi.JSON(w, http.StatusOK, logBuckets(bs))
+}
+
+// handleLogHistogram answers GET /api/v1/logs/histogram?step=1m: entries
+// matching the query per step from since (default 1h ago) to until
+// (default now), oldest first, empty steps included.
+func (s *Server) handleLogHistogram(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	lq, err := s.logRange(r)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	if lq.Until.IsZero() {
+		lq.Until = now
+	}
+	if lq.Since.IsZero() {
+		lq.Since = lq.Until.Add(-time.Hour)
+	}
+	step := lq.Until.Sub(lq.Since) / 60
+	if v := r.URL.Query().Get("step"); v != "" {
+		d, err := api.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return &api.Error{Status: http.StatusBadRequest, Message: "invalid step", Fields: map[string]string{"step": fmt.Sprintf("want a positive duration like 1m, not %q", v)}}
+		}
+		step = time.Duration(d)
+	}
+	if step < time.Second {
+		step = time.Second
+	}
+	if lq.Until.Sub(lq.Since)/step > 10000 {
+		return &api.Error{Status: http.StatusBadRequest, Message: "too many buckets", Fields: map[string]string{"step": "since..until holds more than 10,000 steps; take a larger step"}}
+	}
+	bs, err := s.logs.Histogram(r.Context(), lq, step)
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return httpapi.JSON(w, http.StatusOK, logBuckets(bs))
+}
+
+func logBuckets(bs []logstore.Bucket) []api.LogBucket {
+	out := make([]api.LogBucket, len(bs))
+	for i, b := range bs {
+		out[i] = api.LogBucket{Key: b.Key, Time: b.Time, Count: b.Count}
+	}
+	return out
+}
+
+// handleLogs answers GET /api/v1/logs: the newest entries matching the
+// query (limit, default 100), oldest first, or newest first with
+// order=desc; the X-Next-Cursor header continues with older ones
+// (cursor=). With follow=true a stream of server-sent events, one entry per
+// event, that first sends those entries (oldest first) and then every new
+// one.
+func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request, _ httpapi.Caller) error {
+	lq, err := s.logRange(r)
+	if err != nil {
+		return err
+	}
+	q, since, until := lq.Q, lq.Since, lq.Until
+	v := r.URL.Query()
 	limit, err := httpapi.QueryInt(r, "limit", 100)
 	if err != nil {
 		return err
+	}
+	desc := false
+	switch v.Get("order") {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		return &api.Error{Status: http.StatusBadRequest, Message: "invalid order", Fields: map[string]string{"order": "must be asc (oldest first) or desc (newest first)"}}
 	}
 	follow := v.Get("follow") == "true" || v.Get("follow") == "1"
 	var live chan api.LogEntry
@@ -227,8 +314,8 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request, _ httpapi.Ca
 		return api.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	page := res.Entries
-	for i, j := 0, len(page)-1; i < j; i, j = i+1, j-1 {
-		page[i], page[j] = page[j], page[i]
+	if !desc || follow {
+		slices.Reverse(page)
 	}
 	if !follow {
 		if res.Next != "" {
