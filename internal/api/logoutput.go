@@ -142,6 +142,8 @@ func (o *LogOutputSpec) Validate() FieldErrors {
 		switch {
 		case l == "" || strings.ContainsAny(l, " :\"="):
 			fe.Add(fmt.Sprintf("labels[%d]", i), "must be a field name (no spaces, ':', '=' or '\"')")
+		case l == "message" || l == "time":
+			fe.Add(fmt.Sprintf("labels[%d]", i), "%s would make a stream per entry; it stays in the line", l)
 		case slices.Index(o.Labels, l) < i:
 			fe.Add(fmt.Sprintf("labels[%d]", i), "%q is listed twice", l)
 		}
