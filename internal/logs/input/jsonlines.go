@@ -120,7 +120,7 @@ func (j *JSONLines) maxMessage() int {
 func (j *JSONLines) readStream(r io.Reader, peer string, b *batcher) error {
 	max := j.maxMessage()
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, min(max+1, 64<<10)), max+1)
+	sc.Buffer(make([]byte, 0, min(max+2, 64<<10)), max+2)
 	sc.Split(SplitLines(max))
 	p, now := parse.JSON{Location: j.Location}, orNow(j.Now)
 	for sc.Scan() {
@@ -142,8 +142,8 @@ func (j *JSONLines) readStream(r io.Reader, peer string, b *batcher) error {
 // before the LF is dropped, blank lines are skipped, a last line without
 // LF counts) that cuts a line longer than max bytes to max, appends
 // parse's truncation marker and skips the rest of it, so the scanner's
-// buffer never needs more than max+1 bytes
-// (scanner.Buffer(buf, max+1)). A cut token is longer than max; no other
+// buffer never needs more than max+2 bytes
+// (scanner.Buffer(buf, max+2)). A cut token is longer than max; no other
 // is. It keeps the skipping state: make one per stream.
 func SplitLines(max int) bufio.SplitFunc {
 	if max <= 0 {
@@ -182,7 +182,7 @@ func SplitLines(max int) bufio.SplitFunc {
 		}
 		i := bytes.IndexByte(d, '\n')
 		if i < 0 && !atEOF {
-			if len(d) <= max {
+			if len(d) <= max || len(d) == max+1 && d[max] == '\r' {
 				return adv, nil, nil // wait for the rest of the line
 			}
 			// Over-long: keep the start and skip the rest as it arrives.
