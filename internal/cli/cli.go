@@ -179,6 +179,7 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 		a.appCmd(),
 		a.deploymentCmd(),
 		a.jobCmd(),
+		a.convergeCmd(), a.reportCmd(), a.roleCmd(),
 	} {
 		c.GroupID = "use"
 		root.AddCommand(c)

@@ -17,13 +17,15 @@ func (a *app) nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "node",
 		Aliases: []string{"nodes"},
-		Short:   "List, show, label, drain and remove nodes",
+		Short:   "List, show, label, drain and remove nodes; show their roles",
 		Example: `  corral node ls
   corral node show web-1
+  corral node roles web-1
   corral node label web-1 role=web zone-
   corral node drain web-1`,
 	}
-	cmd.AddCommand(a.nodeLsCmd(), a.nodeShowCmd(), a.nodeLabelCmd(), a.nodeDrainCmd(true), a.nodeDrainCmd(false), a.nodeRmCmd())
+	cmd.AddCommand(a.nodeLsCmd(), a.nodeShowCmd(), a.nodeLabelCmd(), a.nodeDrainCmd(true), a.nodeDrainCmd(false), a.nodeRmCmd(),
+		a.nodeRolesCmd())
 	return cmd
 }
 
@@ -204,4 +206,69 @@ func (a *app) nodeRmCmd() *cobra.Command {
 			}, "node "+args[0]+" removed")
 		},
 	}
+}
+
+func (a *app) nodeRolesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "roles NAME",
+		Short: "Show a node's run list, environment and merged attributes, and where they come from",
+		Long: `Show what a node converges: its run list (the roles of every NodeRoles whose
+selector matches its labels, or that names it, in order), its environment,
+its attributes merged role < environment < node (NodeRoles attributes), the
+NodeRoles that matched it, how many resources its catalog has, the secrets
+they use (names only) and why a role could not be used (a role that does
+not exist, say).`,
+		Example: "  corral node roles web-1\n  corral node roles web-1 -o yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (api.NodeRolesView, error) {
+				return c.NodeRoles(ctx, args[0])
+			}, writeNodeRoles)
+		},
+	}
+}
+
+// writeNodeRoles writes the readable block of `node roles`.
+func writeNodeRoles(w io.Writer, v api.NodeRolesView) {
+	runList := strings.Join(v.Roles, ", ")
+	if runList == "" {
+		runList = "(empty: no NodeRoles matches this node)"
+	}
+	env := v.Environment
+	if env == "" {
+		env = "(none)"
+	}
+	fmt.Fprintf(w, "Node:\t%s\n", v.Node)
+	fmt.Fprintf(w, "Run list:\t%s\n", runList)
+	fmt.Fprintf(w, "Environment:\t%s\n", env)
+	fmt.Fprintf(w, "Matched by:\t%s\n", dash(strings.Join(v.MatchedBy, ", ")))
+	fmt.Fprintf(w, "Resources:\t%d\n", v.Resources)
+	fmt.Fprintf(w, "Secrets used:\t%s\n", dash(strings.Join(v.Secrets, ", ")))
+	fmt.Fprintf(w, "Catalog:\t%s\n", dash(v.CatalogHash))
+	fmt.Fprintln(w, "Attributes:")
+	if len(v.Attributes) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	} else {
+		var b strings.Builder
+		if err := writeYAML(&b, v.Attributes); err != nil {
+			fmt.Fprintf(w, "  (cannot show: %v)\n", err)
+		} else {
+			fmt.Fprint(w, indentBlock(b.String(), "  "))
+		}
+	}
+	if len(v.Errors) > 0 {
+		fmt.Fprintln(w, "Errors:")
+		for _, e := range v.Errors {
+			fmt.Fprintln(w, "  "+e)
+		}
+	}
+}
+
+// indentBlock prefixes every line of s with indent.
+func indentBlock(s, indent string) string {
+	var b strings.Builder
+	for l := range strings.Lines(s) {
+		b.WriteString(indent + l)
+	}
+	return b.String()
 }
