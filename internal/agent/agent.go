@@ -23,10 +23,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/agent/facts"
-	"corral/internal/spool"
 	"corral/internal/api"
 	"corral/internal/metrics/host"
 	"corral/internal/pki"
+	"corral/internal/spool"
 )
 
 // Agent is a running node agent.
@@ -50,6 +50,8 @@ type Agent struct {
 	synced      bool          // a full snapshot of the assignments has arrived
 	checksWake  chan struct{} // capacity 1: check assignments changed
 	tasksWake   chan struct{} // capacity 1: task assignments changed
+	// convergeWake (capacity 1): the catalog or a converge request changed.
+	convergeWake chan struct{}
 }
 
 // New checks cfg and returns an Agent ready to Run.
@@ -77,7 +79,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}),
 		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1),
-		tasksWake: make(chan struct{}, 1)}
+		tasksWake: make(chan struct{}, 1), convergeWake: make(chan struct{}, 1)}
 	a.interval.Store(int64(5 * time.Second))
 	return a, nil
 }
@@ -126,6 +128,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.cfg.Checks {
 		g.Go(func() error { return a.checksLoop(gctx) })
+	}
+	if a.cfg.Converge {
+		g.Go(func() error { return a.convergeLoop(gctx) })
 	}
 	err = g.Wait()
 	if ctx.Err() != nil && !errors.As(err, new(errFatal)) {
@@ -422,6 +427,7 @@ func (a *Agent) watch(ctx context.Context) error {
 		}
 		a.wakeChecks(as, snapshot)
 		a.wakeTasks(as, snapshot)
+		a.wakeConverge(as, snapshot)
 		if as.Rev > a.rev && !snapshot {
 			a.rev = as.Rev
 		}

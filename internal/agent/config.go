@@ -49,6 +49,18 @@ type Config struct {
 	// memory, swap) and the Checks assigned to the node.
 	Checks bool
 
+	// Converge runs the node's configuration (the roles' resources in the
+	// catalog the server assigns it): on start, when the catalog changes,
+	// when asked (corral converge --now), when a managed file drifts and
+	// every ConvergeInterval plus a random delay of up to ConvergeSplay
+	// (0 interval: no periodic runs).
+	Converge         bool
+	ConvergeInterval time.Duration
+	ConvergeSplay    time.Duration
+	// Root prefixes every path the converge touches ("/": the machine; a
+	// directory for tests and for building images).
+	Root string
+
 	// DockerHost is the Docker Engine of the docker driver ("unix:///...",
 	// "tcp://host:2375"); "" is the docker CLI's default (DOCKER_HOST or
 	// the local socket). Docker tasks fail while the engine does not answer.
@@ -84,5 +96,9 @@ func Defaults() Config {
 		StatsdPrefix:        "stats",
 		StatsdFlushInterval: 10 * time.Second,
 		Checks:              true,
+		Converge:            true,
+		ConvergeInterval:    30 * time.Minute,
+		ConvergeSplay:       5 * time.Minute,
+		Root:                "/",
 	}
 }

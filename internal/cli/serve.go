@@ -127,6 +127,10 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS address"+reservedDiscovery)
 	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "disk budget of the report spool")
 	fs.BoolVar(&c.Checks, "checks", c.Checks, "run monitoring checks on this node: the defaults (cpu, disk, load, memory, swap) and the Checks applied to it (--checks=false turns them off)")
+	fs.BoolVar(&c.Converge, "converge", c.Converge, "converge this node's configuration (the resources of the roles the servers assign it): on start, when it changes, when asked (corral converge --now), when a managed file drifts, and every --converge-interval (--converge=false turns it off)")
+	durationVar(fs, &c.ConvergeInterval, "converge-interval", "how often the configuration is converged anyway (0: only on start, change, request and drift)")
+	durationVar(fs, &c.ConvergeSplay, "converge-splay", "largest random delay added to each --converge-interval, so that the nodes do not all converge at once")
+	fs.StringVar(&c.Root, "root", c.Root, "directory that prefixes every path the configuration touches (/ is this machine)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine of the docker driver, e.g. unix:///run/docker.sock or tcp://host:2375 (default DOCKER_HOST or the local socket)")
 	fs.BoolVar(&c.MockDriver, "mock-driver", c.MockDriver, "add the mock driver (scripted in-memory tasks), for tests")
 	_ = fs.MarkHidden("mock-driver")
@@ -223,10 +227,13 @@ start only: afterwards it uses the certificate in its data dir), reports the
 machine's facts, heartbeats, and runs what the servers assign to the node:
 the tasks of apps and jobs (exec under a supervisor that outlives the
 agent, docker through --docker-host), monitoring checks (the default cpu,
-disk, load, memory and swap checks and the Checks assigned to it), a host
-metrics collector and a StatsD server (127.0.0.1:8125/udp), all reported
-through an on-disk spool while the server is away. Its tasks keep running
-when it stops. It runs until interrupted.
+disk, load, memory and swap checks and the Checks assigned to it), the
+node's configuration (the resources of its roles, converged on start, when
+they change, on request, when a managed file is changed by hand, and every
+30 minutes or so; every path under --root), a host metrics collector and a
+StatsD server (127.0.0.1:8125/udp), all reported through an on-disk spool
+while the server is away. Its tasks keep running when it stops. It runs
+until interrupted.
 ` + processEnvHelp,
 		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
   corral agent --config /etc/corral/agent.yaml`,
