@@ -136,6 +136,13 @@ func Builtin() Registry {
 			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
 			New: func() Spec { return &api.LogInputSpec{} },
 		},
+		"LogOutput": {
+			Name: "LogOutput", Key: "name",
+			About:     "where the server forwards the log entries matching a query: Elasticsearch/OpenSearch, Loki, Logstash or syslog (stored encrypted: it may hold credentials)",
+			WriteRole: api.RoleOperator, ReadRole: api.RoleViewer,
+			Secret: true,
+			New:    func() Spec { return &api.LogOutputSpec{} },
+		},
 		"Silence": {
 			Name: "Silence", Key: "name",
 			About:     "stops handlers for events of a node, a check, a subscription or a combination, for a while",
