@@ -178,7 +178,7 @@ and the file written by "corral dev" (dev.yaml in the same directory).`,
 		a.checkCmd(), a.eventCmd(), a.silenceCmd(), a.handlerCmd(), a.checkinCmd(),
 		a.appCmd(),
 		a.deploymentCmd(),
-		a.jobCmd(),
+		a.jobCmd(), a.logsCmdRoot(),
 		a.convergeCmd(), a.reportCmd(), a.roleCmd(),
 	} {
 		c.GroupID = "use"
