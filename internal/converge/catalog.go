@@ -110,6 +110,9 @@ func NewCatalogs(in CatalogInput) *Catalogs {
 // Nodes returns every node as catalogs list them, sorted by name.
 func (c *Catalogs) Nodes() []api.CatalogNode { return c.nodes }
 
+// NodesDigest identifies Nodes: what of the nodes can change a catalog.
+func (c *Catalogs) NodesDigest() string { return c.nodesDigest }
+
 // Build returns the catalog of node and how it was resolved:
 //
 //   - the run list is the union of the roles of every NodeRoles matching

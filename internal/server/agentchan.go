@@ -48,6 +48,8 @@ func (s *Server) builtinReports() reportHandlers {
 		"task": s.reportTasks,
 		// "log" carries log entries (api.LogEntry lists) into the log store.
 		"log": s.reportLogs,
+		// "converge" carries one api.ConvergeReport into the history store.
+		"converge": s.reportConverge,
 	}
 }
 
@@ -68,6 +70,7 @@ func (s *Server) agentServer() (*http.Server, net.Listener, error) {
 	mux.HandleFunc("POST /agent/v1/renew", s.agentHandler(true, s.handleRenew))
 	mux.HandleFunc("GET /agent/v1/watch", s.agentHandler(true, s.handleWatch))
 	mux.HandleFunc("POST /agent/v1/report", s.agentHandler(true, s.handleReport))
+	mux.HandleFunc("POST /agent/v1/secrets", s.agentHandler(true, s.handleAgentSecrets))
 	srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.With("component", "agent-channel").Handler(), slog.LevelDebug)}
 	ln, err := net.Listen("tcp", s.cfg.AgentAddr)

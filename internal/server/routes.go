@@ -63,7 +63,8 @@ func (s *Server) routes(a *httpapi.API) {
 	a.Query("GET /metrics/index.json", api.RoleViewer, s.handleIndexJSON)
 	s.renderRoutes(a) // /render, /functions, /tags/...
 	a.Data("POST /api/v1/metrics", api.RoleOperator, s.handleMetricsIngest)
-	s.monitorRoutes(a) // events, check-ins, handler tests (monitor_http.go)
+	s.monitorRoutes(a)  // events, check-ins, handler tests (monitor_http.go)
+	s.convergeRoutes(a) // node run lists and catalogs, converge runs, reports, versions (converge_http.go)
 
 }
 

@@ -80,6 +80,7 @@ type Server struct {
 	logs    *logstore.Store
 	logRate *logmetrics.Counter // log lines as metric series (logs.go)
 	hub     *assignHub          // assignhub.go
+	config  *configSvc          // converge*.go
 
 	// Points taken over HTTP and from agents, for the self metrics.
 	httpPoints, httpRejected, agentPoints atomic.Int64
@@ -237,6 +238,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	if err := s.startCluster(gctx, g); err != nil {
+		return err
+	}
+	if err := s.startConverge(gctx, g); err != nil {
 		return err
 	}
 	g.Go(func() error { return s.logs.Run(gctx, time.Minute) })
