@@ -28,11 +28,12 @@ node's report and print it: every resource that changed (or would change)
 with its diff, the failed and skipped ones and the notifications run. Secret
 values never appear in reports.
 
---node asks one node, --selector the nodes whose labels match all of its
-K=V pairs; without either, every node is asked. The command exits 1 when a
-node's run failed or a node did not report within --wait (the nodes that
-did not are named); --wait 0 only asks, and "corral report ls --nonce N"
-shows the reports later.
+--node asks one node; --selector the nodes that hold a role and whose
+labels match all of its comma-separated terms (K=V, K!=V, K to have the
+label, !K not to); without either, every node that holds a role. The
+command exits 1 when a node's run failed or a node did not report within
+--wait (the nodes that did not are named); --wait 0 only asks, and
+"corral report ls --nonce N" shows the reports later.
 
 Agents also converge by themselves: when they start, when their catalog
 changes (a role, environment, NodeRoles or secret they use, or the nodes of
@@ -83,7 +84,7 @@ is changed by hand (drift), and every 30 minutes plus a random splay.`,
 	f.BoolVar(&now, "now", false, "converge the nodes now")
 	f.BoolVar(&trig.DryRun, "dry-run", false, "only report what would change; change nothing")
 	f.StringVar(&trig.Node, "node", "", "ask this node only")
-	f.StringVar(&trig.Selector, "selector", "", "ask the nodes whose labels match, e.g. role=web,env=prod")
+	f.StringVar(&trig.Selector, "selector", "", "ask the nodes whose labels match, e.g. role=web,env=prod or role!=db")
 	f.DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the nodes' reports (0: do not wait)")
 	f.DurationVar(&interval, "poll-interval", time.Second, "how often to ask the server for reports")
 	_ = f.MarkHidden("poll-interval")
