@@ -148,7 +148,7 @@ type convergeOptions struct {
 }
 
 // converger runs the converges of one node. Its loop owns every field but
-// the secrets, which only the run in progress touches (runs go one at a
+// the secrets and facts, which only the run in progress touches (runs go one at a
 // time, handed over through a channel).
 type converger struct {
 	opt    convergeOptions
@@ -163,6 +163,9 @@ type converger struct {
 
 	secretVers map[string]int64  // the catalog Secrets the values were fetched for
 	secretVals map[string]string // in memory only
+	// cachedFacts were collected at factsAt (by runs, like the secrets).
+	cachedFacts api.Facts
+	factsAt     time.Time
 
 	drift *driftWatch
 }

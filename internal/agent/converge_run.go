@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"corral/internal/api"
 	"corral/internal/converge"
@@ -58,12 +59,27 @@ func (c *converger) loadSecrets(ctx context.Context, want map[string]int64) erro
 	return nil
 }
 
+// convergeFactsMaxAge is how long the facts collected for a run serve the
+// next ones (collecting them takes a good part of a second; the agent
+// reports them to the server as often).
+const convergeFactsMaxAge = 5 * time.Minute
+
+// facts returns the node's facts, collected at most every
+// convergeFactsMaxAge.
+func (c *converger) facts(ctx context.Context) api.Facts {
+	if c.opt.Facts == nil {
+		return api.Facts{}
+	}
+	now := c.opt.Now()
+	if c.factsAt.IsZero() || now.Sub(c.factsAt) >= convergeFactsMaxAge || now.Before(c.factsAt) {
+		c.cachedFacts, c.factsAt = c.opt.Facts(ctx), now
+	}
+	return c.cachedFacts
+}
+
 // env is the converge Env of a run of cat.
 func (c *converger) env(ctx context.Context, cat *catalogState) converge.Env {
-	var f api.Facts
-	if c.opt.Facts != nil {
-		f = c.opt.Facts(ctx)
-	}
+	f := c.facts(ctx)
 	nodes := make([]converge.NodeInfo, len(cat.cat.Nodes))
 	me := converge.NodeInfo{Name: c.opt.Node, Hostname: f.Hostname, PrivateIP: f.PrivateIP, Labels: c.opt.Labels}
 	for i, n := range cat.cat.Nodes {

@@ -697,3 +697,23 @@ func TestWakeConverge(t *testing.T) {
 		})
 	}
 }
+
+func TestConvergeFactsCached(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	calls := 0
+	c := newConverger(convergeOptions{Now: func() time.Time { return now }, Facts: func(context.Context) api.Facts {
+		calls++
+		return api.Facts{Hostname: "h", CPUs: calls}
+	}})
+	steps := []struct {
+		advance   time.Duration
+		wantCalls int
+	}{{0, 1}, {time.Minute, 1}, {convergeFactsMaxAge - time.Minute - time.Second, 1}, {time.Second, 2}, {time.Second, 2}, {-time.Hour, 3}}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		f := c.facts(context.Background())
+		if calls != s.wantCalls || f.CPUs != s.wantCalls {
+			t.Errorf("step %d: %d collections (facts of #%d), want %d", i, calls, f.CPUs, s.wantCalls)
+		}
+	}
+}
