@@ -24,6 +24,7 @@ import (
 
 	"corral/internal/agent/facts"
 	"corral/internal/api"
+	"corral/internal/logs/selflog"
 	"corral/internal/metrics/host"
 	"corral/internal/pki"
 	"corral/internal/spool"
@@ -43,6 +44,8 @@ type Agent struct {
 	interval  atomic.Int64 // heartbeat interval, ns
 	leaseTTL  atomic.Int64 // the server's lease TTL, ns (0 until the first hello)
 	helloOnce chan struct{}
+
+	self *selflog.Collector // the agent's own logs
 
 	mu          sync.Mutex
 	assignments map[string]json.RawMessage
@@ -77,7 +80,11 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Name != "" && !api.ValidName(cfg.Name) {
 		return nil, fmt.Errorf("agent: --name %q must be %s", cfg.Name, api.NameRule)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}),
+	// Its own logs go to the log store too (source:corral); the server
+	// puts the node's name on them.
+	self := selflog.New("", slog.LevelInfo, 4096)
+	cfg.Logger = slog.New(self.Handler(cfg.Logger.Handler()))
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}), self: self,
 		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1),
 		tasksWake: make(chan struct{}, 1), convergeWake: make(chan struct{}, 1)}
 	a.interval.Store(int64(5 * time.Second))
@@ -129,6 +136,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Checks {
 		g.Go(func() error { return a.checksLoop(gctx) })
 	}
+	g.Go(func() error { return a.logInputsLoop(gctx) })
+	g.Go(func() error { return a.logListenersLoop(gctx) })
+	g.Go(func() error {
+		// The agent's own logs, collected like any other service's.
+		a.self.Run(gctx, func(es []api.LogEntry) error { return a.Report("log", es) })
+		return nil
+	})
 	if a.cfg.Converge {
 		g.Go(func() error { return a.convergeLoop(gctx) })
 	}

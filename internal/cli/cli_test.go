@@ -531,7 +531,7 @@ func TestHelp(t *testing.T) {
 	r := runCLI(t, "", nil, "dev", "--help")
 	for _, want := range []string{
 		"--carbon-addr string", "--statsd-prefix string", "--host-metrics-interval duration",
-		"--syslog-addr string", "(reserved: served once the logs feature lands)",
+		"--syslog-addr string", "syslog listener, UDP and TCP",
 		"--dns-addr string", "(reserved: served once the discovery feature lands)",
 		`address of the HTTP API (and the web UI, once it lands) (default "127.0.0.1:7700")`,
 		`--data-dir string`, `(default "./corral-data")`,

@@ -19,7 +19,6 @@ import (
 
 // Help text of listeners whose feature is not built yet.
 const (
-	reservedLogs      = " (reserved: served once the logs feature lands)"
 	reservedDiscovery = " (reserved: served once the discovery feature lands)"
 )
 
@@ -121,9 +120,9 @@ func addAgentFlags(fs *pflag.FlagSet, c *agent.Config, af *agentFlags, standalon
 	fs.StringVar(&c.StatsdAddr, "statsd-addr", c.StatsdAddr, "StatsD UDP address (\"\" turns it off)")
 	fs.StringVar(&c.StatsdPrefix, "statsd-prefix", c.StatsdPrefix, "namespace of StatsD series (etsy's: stats.counters.X.rate, stats.timers.X.mean, stats.gauges.X, ...)")
 	durationVar(fs, &c.StatsdFlushInterval, "statsd-flush-interval", "how often StatsD aggregates are computed and sent")
-	fs.StringVar(&c.SyslogAddr, "syslog-addr", c.SyslogAddr, "syslog UDP and TCP address"+reservedLogs)
-	fs.StringVar(&c.JSONLogsAddr, "json-logs-addr", c.JSONLogsAddr, "JSON lines TCP address"+reservedLogs)
-	fs.StringVar(&c.BeatsAddr, "beats-addr", c.BeatsAddr, "Beats (lumberjack v2) address"+reservedLogs)
+	fs.StringVar(&c.SyslogAddr, "syslog-addr", c.SyslogAddr, "syslog listener, UDP and TCP (RFC 3164 and 5424, octet-counted or newline framing; \"\" turns it off)")
+	fs.StringVar(&c.JSONLogsAddr, "json-logs-addr", c.JSONLogsAddr, "JSON lines TCP listener, like Logstash's tcp input with the json_lines codec (\"\" turns it off)")
+	fs.StringVar(&c.BeatsAddr, "beats-addr", c.BeatsAddr, "Beats (lumberjack v2) listener for Filebeat and other Beats (\"\" turns it off)")
 	fs.StringVar(&c.DNSAddr, "dns-addr", c.DNSAddr, "DNS address"+reservedDiscovery)
 	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "disk budget of the report spool")
 	fs.BoolVar(&c.Checks, "checks", c.Checks, "run monitoring checks on this node: the defaults (cpu, disk, load, memory, swap) and the Checks applied to it (--checks=false turns them off)")
@@ -230,9 +229,11 @@ agent, docker through --docker-host), monitoring checks (the default cpu,
 disk, load, memory and swap checks and the Checks assigned to it), the
 node's configuration (the resources of its roles, converged on start, when
 they change, on request, when a managed file is changed by hand, and every
-30 minutes or so; every path under --root), a host metrics collector and a
-StatsD server (127.0.0.1:8125/udp), all reported through an on-disk spool
-while the server is away. Its tasks keep running when it stops. It runs
+30 minutes or so; every path under --root), a host metrics collector, a
+StatsD server (127.0.0.1:8125/udp) and log collection (the files of the
+LogInputs assigned to it and nginx's access log when it exists, a syslog
+listener on :5514, JSON lines on :5545, Beats on :5044, its own logs), all
+reported through an on-disk spool while the server is away. Its tasks keep running when it stops. It runs
 until interrupted.
 ` + processEnvHelp,
 		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
