@@ -280,11 +280,23 @@ func (c *converger) run(ctx context.Context, wake <-chan struct{}, read func() (
 			if c.cat != nil {
 				c.queue.add(runRequest{Trigger: triggerInterval})
 			}
-		case ev := <-c.drift.events():
+		case ev, ok := <-c.drift.events():
+			if !ok { // the watcher failed: runs still repair drift
+				c.log.Warn("file watch ended; drift is found by the next run only")
+				c.drift.close()
+				c.drift = nil
+				continue
+			}
 			if c.drift.note(ev) && debounce == nil {
 				debounce = time.After(c.opt.Debounce)
 			}
-		case err := <-c.drift.errors():
+		case err, ok := <-c.drift.errors():
+			if !ok {
+				c.log.Warn("file watch ended; drift is found by the next run only")
+				c.drift.close()
+				c.drift = nil
+				continue
+			}
 			c.log.Warn("file watch", "err", err)
 		case <-debounce:
 			debounce = nil
@@ -383,6 +395,9 @@ func (c *converger) afterRun(d runDone) bool {
 // enqueueDrift looks at the paths changed since the last look and queues
 // a run for those to repair and a dry run of those to report.
 func (c *converger) enqueueDrift() {
+	if c.drift == nil {
+		return
+	}
 	repair, report := c.drift.check()
 	if c.cat == nil {
 		return
