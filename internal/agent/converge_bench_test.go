@@ -58,4 +58,3 @@ func BenchmarkConvergeNoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(reportBytes), "report-bytes")
 }
-
