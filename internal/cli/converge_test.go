@@ -2,10 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -336,4 +338,40 @@ func TestRoleHistoryDiffRollback(t *testing.T) {
 		t.Errorf("rollback to the previous: exit %d, body %s", r.code, f.bodies["POST /api/v1/resources/Role/web/rollback"])
 	}
 	checkAPIError(t, f, srv, "GET /api/v1/resources/Role/nope/versions", 404, `role "nope" not found`, "role", "history", "nope")
+}
+
+// TestConvergeWaitPages waits for more nodes than the server gives
+// reports in one answer: the command pages back with before.
+func TestConvergeWaitPages(t *testing.T) {
+	f, srv := newFakeAPI(t)
+	var nodes []string
+	var all []api.ConvergeReport // newest first
+	for i := range 120 {
+		n := fmt.Sprintf("n%03d", i)
+		nodes = append(nodes, n)
+		all = append(all, api.ConvergeReport{ID: n + "-1", Node: n, Nonce: "n5", Started: testNow, Totals: api.ConvergeTotals{UpToDate: 1}})
+	}
+	f.json("POST /api/v1/converge", 202, api.ConvergeTriggered{Nonce: "n5", Nodes: nodes})
+	var queries []url.Values
+	f.answers["GET /api/v1/reports"] = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		q := r.URL.Query()
+		queries = append(queries, q)
+		from := 0
+		if b := q.Get("before"); b != "" {
+			from = slices.IndexFunc(all, func(x api.ConvergeReport) bool { return x.ID == b }) + 1
+		}
+		json.NewEncoder(w).Encode(all[from:min(from+100, len(all))]) // this server gives at most 100
+	}
+	r := runCLI(t, "", nil, "converge", "--now", "--poll-interval", "1ms", "-o", "json", "--addr", srv.URL)
+	var got convergeRun
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout %q: %v", r.stdout, err)
+	}
+	if r.code != 0 || len(got.Reports) != 120 || len(got.Missing) != 0 {
+		t.Errorf("exit %d, %d reports, missing %v (stderr %q)", r.code, len(got.Reports), got.Missing, r.stderr)
+	}
+	want := []url.Values{{"nonce": {"n5"}, "limit": {"500"}}, {"nonce": {"n5"}, "limit": {"500"}, "before": {"n099-1"}}}
+	if !reflect.DeepEqual(queries, want) {
+		t.Errorf("queries %v, want %v", queries, want)
+	}
 }
