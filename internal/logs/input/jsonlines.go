@@ -151,25 +151,29 @@ func SplitLines(max int) bufio.SplitFunc {
 	}
 	var long []byte   // the kept start of an over-long line being skipped
 	var dropped int64 // bytes of it skipped so far
+	var lastCR bool   // the last byte skipped was a CR (perhaps before the LF)
 	return func(data []byte, atEOF bool) (int, []byte, error) {
 		if long != nil {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 && !atEOF {
-				dropped += int64(len(data))
+				if len(data) > 0 {
+					dropped += int64(len(data))
+					lastCR = data[len(data)-1] == '\r'
+				}
 				return len(data), nil, nil
 			}
-			adv := len(data)
+			adv, n := len(data), len(data) // consumed, and bytes of the line
 			if i >= 0 {
-				adv = i + 1
-				if i > 0 && data[i-1] == '\r' {
-					i--
-				}
-			} else {
-				i = len(data)
+				adv, n = i+1, i
 			}
-			dropped += int64(i)
-			tok := parse.AppendMarker(long, dropped)
-			long, dropped = nil, 0
+			switch {
+			case n > 0 && data[n-1] == '\r':
+				n--
+			case n == 0 && lastCR:
+				dropped--
+			}
+			tok := parse.AppendMarker(long, dropped+int64(n))
+			long, dropped, lastCR = nil, 0, false
 			return adv, tok, nil
 		}
 		adv := 0
@@ -189,6 +193,7 @@ func SplitLines(max int) bufio.SplitFunc {
 			kept := parse.CutPoint(d, max)
 			long = append(make([]byte, 0, kept+32), d[:kept]...)
 			dropped = int64(len(d) - kept)
+			lastCR = d[len(d)-1] == '\r'
 			return len(data), nil, nil
 		}
 		next := len(data) // after the line and its LF
