@@ -141,6 +141,11 @@ type Forwarder struct {
 	chunk     int // bytes of JSON at which Offer starts a new record
 	backoff   [2]time.Duration
 	avgEntry  int // bytes of spooled JSON per entry, as Run last saw them
+	// carry is the record decode decoded last but left for the next batch.
+	carry struct {
+		seq     uint64
+		entries []api.LogEntry
+	}
 
 	mu      sync.Mutex // guards what follows
 	counts  recordCounts
@@ -305,10 +310,13 @@ func (f *Forwarder) Close() error {
 // entries it refused for good (4xx) are counted and logged. Only then is it
 // acknowledged in the spool. Run returns nil when ctx ends and an error
 // only when the spool fails.
+//
+// When more is queued, Run reads up to readBatches batches at once and
+// acknowledges them together: an ack costs two fsyncs.
 func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		appended := f.sp.Wait() // before Read, so no Append is missed
-		recs, err := f.sp.Read(f.batchSize, f.readBytes())
+		recs, err := f.sp.Read(readBatches*f.batchSize, readBatches*f.readBytes())
 		if errors.Is(err, spool.ErrClosed) {
 			return nil
 		}
@@ -323,8 +331,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		batch, last, all := f.decode(recs)
-		if all && len(batch) < f.batchSize && int64(len(recs)) >= f.sp.Stats().Records {
+		batch, k := f.decode(recs)
+		if k == len(recs) && len(batch) < f.batchSize && int64(len(recs)) >= f.sp.Stats().Records {
 			if wait := f.flush - f.now().Sub(recs[0].Time); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
@@ -338,23 +346,45 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		if !f.deliver(ctx, batch) {
-			return nil
+		var done uint64 // seq of the last record delivered
+		for {
+			if !f.deliver(ctx, batch) {
+				break
+			}
+			done, recs = recs[k-1].Seq, recs[k:]
+			if len(recs) == 0 {
+				break
+			}
+			batch, k = f.decode(recs)
+			if k == len(recs) && len(batch) < f.batchSize {
+				break // a small tail waits for more, or for flush_interval
+			}
 		}
-		if err := f.ack(last); err != nil {
-			return err
+		if done > 0 {
+			if err := f.ack(done); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
+// readBatches is how many batches Run reads, sends and acknowledges at
+// once when that many are queued.
+const readBatches = 8
+
 // decode returns the entries of the first records, at most batchSize of
-// them unless the first record alone has more, the seq of the last record
-// used, and whether all records were used.
-func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, last uint64, all bool) {
+// them unless the first record alone has more, and how many records they
+// are.
+func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, k int) {
 	size := 0
-	for i, r := range recs {
+	for _, r := range recs {
 		var es []api.LogEntry
-		if r.Type == recordType {
+		if f.carry.seq == r.Seq && f.carry.entries != nil {
+			es = f.carry.entries
+		} else if r.Type == recordType {
 			if err := json.Unmarshal(r.Data, &es); err != nil {
 				// The spool checks every record's CRC, so this is not
 				// expected; the record is skipped rather than block the
@@ -365,17 +395,18 @@ func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, last uint64
 				f.log.Error("log output: undecodable spool record skipped", "seq", r.Seq, "err", err)
 			}
 		}
-		if i > 0 && len(batch)+len(es) > f.batchSize {
-			return batch, last, false
+		if k > 0 && len(batch)+len(es) > f.batchSize {
+			f.carry.seq, f.carry.entries = r.Seq, es // decoded again at once otherwise
+			break
 		}
 		batch = append(batch, es...)
-		last = r.Seq
 		size += len(r.Data)
+		k++
 	}
 	if len(batch) > 0 {
 		f.avgEntry = max(64, size/len(batch))
 	}
-	return batch, last, true
+	return batch, k
 }
 
 // readBytes is about the bytes of spool records a batch needs.
