@@ -20,7 +20,7 @@ func benchEntries(n int) []api.LogEntry {
 		out[i] = api.LogEntry{Time: t0.Add(time.Duration(i) * time.Millisecond), Node: "web" + strconv.Itoa(i%8), Source: "file:/var/log/nginx/access.log",
 			App: "shop/web", Level: "info",
 			Message: `10.0.0.` + strconv.Itoa(i%250) + ` - - [25/Nov/2026:18:00:00 +0000] "GET /product/` + strconv.Itoa(i) + ` HTTP/1.1" 200 5123 "-" "Mozilla/5.0"`,
-			Fields: map[string]string{"client": "10.0.0.1", "method": "GET", "path": "/product/" + strconv.Itoa(i), "status": "200", "bytes": "5123"}}
+			Fields:  map[string]string{"client": "10.0.0.1", "method": "GET", "path": "/product/" + strconv.Itoa(i), "status": "200", "bytes": "5123"}}
 	}
 	return out
 }
