@@ -11,11 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
 	"corral/internal/api"
 	"corral/internal/httpapi"
+	"corral/internal/logs/forward"
 	"corral/internal/logs/query"
 	logstore "corral/internal/logs/store"
 	"corral/internal/metrics/carbon"
+	"corral/internal/resource"
 )
 
 // The log store (<data>/logs) keeps what agents ship: for now the output of
@@ -30,6 +35,54 @@ func (s *Server) openLogs() (*logstore.Store, error) {
 		return nil, fmt.Errorf("open log store: %w", err)
 	}
 	return st, nil
+}
+
+// startLogs runs the loops of the logs feature: retention, the LogInputs'
+// assignments, the forwarders of LogOutputs, log lines as metrics and the
+// collection of the server's own logs.
+func (s *Server) startLogs(ctx context.Context, g *errgroup.Group) {
+	s.reg.MustRegister(logStoreCollector{s.logs})
+	g.Go(func() error { return s.logs.Run(ctx, time.Minute) })
+	s.startLogInputs(ctx, g)
+	s.startLogOutputs(ctx, g)
+	g.Go(func() error { return s.logMetrics(ctx) })
+	g.Go(func() error {
+		s.self.Run(ctx, func(es []api.LogEntry) error { return s.storeLogs(context.WithoutCancel(ctx), es) })
+		return nil
+	})
+}
+
+// logStoreCollector exports the log store's counters.
+type logStoreCollector struct{ st *logstore.Store }
+
+var (
+	logEntriesDesc = prometheus.NewDesc("corral_logs_entries", "Log entries in the log store.", nil, nil)
+	logBytesDesc   = prometheus.NewDesc("corral_logs_bytes", "Bytes of the log store on disk.", nil, nil)
+	logDroppedDesc = prometheus.NewDesc("corral_logs_retention_dropped_entries_total", "Log entries removed by retention (age or size).", nil, nil)
+	logLaggedDesc  = prometheus.NewDesc("corral_logs_tails_lagged_total", "Live tails ended because their reader fell behind.", nil, nil)
+)
+
+func (c logStoreCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{logEntriesDesc, logBytesDesc, logDroppedDesc, logLaggedDesc} {
+		ch <- d
+	}
+}
+
+func (c logStoreCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st.Stats()
+	ch <- prometheus.MustNewConstMetric(logEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
+	ch <- prometheus.MustNewConstMetric(logBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(logDroppedDesc, prometheus.CounterValue, float64(st.DroppedEntries))
+	ch <- prometheus.MustNewConstMetric(logLaggedDesc, prometheus.CounterValue, float64(st.TailLagged))
+}
+
+// checkLogSpec checks what a LogOutput's own Validate cannot: its match
+// query.
+func checkLogSpec(dec *resource.Decoded) api.FieldErrors {
+	if spec, ok := dec.Spec.(*api.LogOutputSpec); ok {
+		return forward.ValidateSpec(*spec)
+	}
+	return nil
 }
 
 // logApp is how an app or job id is written in log entries and queries:
@@ -56,11 +109,21 @@ func (s *Server) reportLogs(ctx context.Context, node string, reports []api.Repo
 		}
 		all = append(all, es...)
 	}
-	if err := s.logs.Append(ctx, all); err != nil {
+	if err := s.storeLogs(ctx, all); err != nil {
 		return nil, err
 	}
-	s.logRate.Add(all)
 	return rejected, nil
+}
+
+// storeLogs keeps entries in the log store, counts them as metrics and
+// offers them to the log outputs.
+func (s *Server) storeLogs(ctx context.Context, entries []api.LogEntry) error {
+	if err := s.logs.Append(ctx, entries); err != nil {
+		return err
+	}
+	s.logRate.Add(entries)
+	s.outputs.offer(entries)
+	return nil
 }
 
 // logMetricsInterval is how often log line counts become metric points.

@@ -58,6 +58,10 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, c httpapi.C
 			fe.Merge(docLabel(i, d)+".", errs)
 			continue
 		}
+		if errs := checkLogSpec(&dec); len(errs) > 0 { // logs.go
+			fe.Merge(docLabel(i, d)+".", errs)
+			continue
+		}
 		changes = append(changes, store.Change{Kind: dec.Kind.Name, Name: dec.Name, Spec: dec.Canonical, Secret: dec.Kind.Secret, Versioned: dec.Kind.Versioned})
 		kinds = append(kinds, dec.Kind)
 	}

@@ -24,6 +24,7 @@ import (
 	"corral/internal/etcd"
 	"corral/internal/ledger"
 	"corral/internal/logs/logmetrics"
+	"corral/internal/logs/selflog"
 	logstore "corral/internal/logs/store"
 	"corral/internal/metrics/index"
 	"corral/internal/metrics/ingest"
@@ -79,6 +80,8 @@ type Server struct {
 	cluster *clusterSvc // cluster*.go
 	logs    *logstore.Store
 	logRate *logmetrics.Counter // log lines as metric series (logs.go)
+	self    *selflog.Collector  // the server's own logs, for the log store
+	outputs *logOutputs         // log forwarders (logoutputs.go)
 	hub     *assignHub          // assignhub.go
 	config  *configSvc          // converge*.go
 
@@ -122,8 +125,12 @@ func New(cfg Config) (*Server, error) {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("server: --tls-cert and --tls-key go together")
 	}
+	// The server's own logs go to its log store too (source:corral).
+	host, _ := os.Hostname()
+	self := selflog.New(host, slog.LevelInfo, 4096)
+	cfg.Logger = slog.New(self.Handler(cfg.Logger.Handler()))
 	return &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), ready: make(chan struct{}),
-		kinds: resource.Builtin()}, nil
+		kinds: resource.Builtin(), self: self, outputs: &logOutputs{run: map[string]*runningOutput{}}}, nil
 }
 
 // Ready is closed once every listener is up and the store is ready.
@@ -243,9 +250,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.startConverge(gctx, g); err != nil {
 		return err
 	}
-	g.Go(func() error { return s.logs.Run(gctx, time.Minute) })
-	s.startLogInputs(gctx, g)
-	g.Go(func() error { return s.logMetrics(gctx) })
+	s.startLogs(gctx, g) // logs.go
 	s.reg.MustRegister(&cacheCollector{cache: s.metrics}, &pipelineCollector{s: s})
 	if s.relay, err = s.openRelay(); err != nil {
 		return err
