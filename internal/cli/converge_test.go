@@ -328,6 +328,19 @@ func TestRoleHistoryDiffRollback(t *testing.T) {
 		t.Errorf("diff of a new role: exit %d %q", r.code, r.stderr)
 	}
 
+	// show: the current version (3, the same spec as 1) as a document to apply.
+	r = runCLI(t, "", nil, "role", "show", "web", "--addr", srv.URL)
+	wantDoc := "# role web version 3, stored " + stamp(time.Time{}) + " by - (apply)\n" +
+		"kind: Role\nname: web\nresources:\n  - package:\n      name: nginx\n"
+	if r.code != 0 || r.stdout != wantDoc {
+		t.Errorf("show: exit %d\n%s\nwant\n%s\n%s", r.code, r.stdout, wantDoc, r.stderr)
+	}
+	r = runCLI(t, "", nil, "role", "show", "web", "2", "-o", "json", "--addr", srv.URL)
+	var v api.ResourceVersion
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Version != 2 || v.Spec["files"] == nil {
+		t.Errorf("show 2 -o json: %v %+v", err, v)
+	}
+
 	f.json("POST /api/v1/resources/Role/web/rollback", 200, api.ResourceVersion{Version: 4, CreatedAt: testNow, Cause: "rollback to 2"})
 	r = runCLI(t, "", nil, "role", "rollback", "web", "--to", "2", "--addr", srv.URL)
 	if r.code != 0 || r.stdout != "role web is now version 4 (rollback to 2)\n" || string(f.bodies["POST /api/v1/resources/Role/web/rollback"]) != `{"version":2}` {

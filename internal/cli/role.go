@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"corral/internal/api"
 	"corral/internal/client"
@@ -21,8 +23,8 @@ func (a *app) roleCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "role",
 		Aliases: []string{"roles"},
-		Short:   "List a role's versions, compare two of them, roll a role back",
-		Long: `List a role's versions, compare two of them and roll a role back. Roles are
+		Short:   "List a role's versions, show or compare them, roll a role back",
+		Long: `List a role's versions, show or compare them, and roll a role back. Roles are
 created and changed with "corral apply" (kind: Role); every change is a new
 version, and the nodes holding the role converge to it. "corral get roles"
 lists the roles, "corral get role NAME -o yaml" shows the current version,
@@ -39,11 +41,12 @@ lists the roles, "corral get role NAME -o yaml" shows the current version,
         notify: [restart service nginx]
     - service: {name: nginx, enabled: true, running: true}`,
 		Example: `  corral role history web
+  corral role show web 3
   corral role diff web
   corral role diff web 3 5
   corral role rollback web --to 3`,
 	}
-	cmd.AddCommand(a.roleHistoryCmd(), a.roleDiffCmd(), a.roleRollbackCmd())
+	cmd.AddCommand(a.roleHistoryCmd(), a.roleShowCmd(), a.roleDiffCmd(), a.roleRollbackCmd())
 	return cmd
 }
 
@@ -78,6 +81,87 @@ func writeVersions(w io.Writer, vs []api.ResourceVersion) {
 	}
 }
 
+func (a *app) roleShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME [VERSION]",
+		Short: "Print a version of a role (default: the current one) as a document to apply",
+		Long: `Print a version of a role (without VERSION, the current one) as a YAML
+document "corral apply" takes: its attributes, its resources and the files
+stored with it, after a comment saying which version it is, when and by
+whom it was stored. -o yaml and -o json print the version record instead.`,
+		Example: "  corral role show web\n  corral role show web 3\n  corral role show web 3 -o json",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nums, err := versionArgs(args)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if len(nums) == 0 {
+				vs, err := c.ResourceVersions(ctx, roleKind, args[0])
+				if err != nil {
+					return err
+				}
+				if len(vs) == 0 {
+					return fmt.Errorf("role %s has no stored versions", args[0])
+				}
+				nums = []int64{vs[0].Version}
+			}
+			v, err := c.ResourceVersion(ctx, roleKind, args[0], nums[0])
+			if err != nil {
+				return err
+			}
+			if a.output != "table" {
+				return a.emit(v, nil)
+			}
+			return writeRoleDocument(a.stdout, args[0], v)
+		},
+	}
+}
+
+// writeRoleDocument writes version v of role name as a Role document,
+// kind first, after a comment naming the version.
+func writeRoleDocument(w io.Writer, name string, v api.ResourceVersion) error {
+	cause := v.Cause
+	if cause == "" {
+		cause = "apply"
+	}
+	if _, err := fmt.Fprintf(w, "# role %s version %d, stored %s by %s (%s)\n", name, v.Version, stamp(v.CreatedAt), dash(v.By), cause); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v.Spec)
+	if err != nil {
+		return err
+	}
+	doc, err := yamlNode(b)
+	if err != nil {
+		return err
+	}
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("version %d of role %s has no spec", v.Version, name)
+	}
+	kind := []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: "kind"}, {Kind: yaml.ScalarNode, Tag: "!!str", Value: roleKind}}
+	doc.Content = append(kind, doc.Content...)
+	return encodeYAML(w, doc)
+}
+
+// versionArgs parses the version numbers after a role's name.
+func versionArgs(args []string) ([]int64, error) {
+	var nums []int64
+	for _, s := range args[1:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("versions are numbers from 1 (see `corral role history %s`), not %q", args[0], s)
+		}
+		nums = append(nums, n)
+	}
+	return nums, nil
+}
+
 // roleDiff is what `role diff -o json` prints.
 type roleDiff struct {
 	Role string `json:"role"`
@@ -97,13 +181,9 @@ only, version A with the current one; with A and B, version A with B.`,
 		Example: "  corral role diff web\n  corral role diff web 3\n  corral role diff web 3 5",
 		Args:    cobra.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var nums []int64
-			for _, s := range args[1:] {
-				n, err := strconv.ParseInt(s, 10, 64)
-				if err != nil || n < 1 {
-					return fmt.Errorf("versions are numbers from 1 (see `corral role history %s`), not %q", args[0], s)
-				}
-				nums = append(nums, n)
+			nums, err := versionArgs(args)
+			if err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
