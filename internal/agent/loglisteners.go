@@ -15,7 +15,7 @@ import (
 // reports before a Beats sender gets its acknowledgement. A listener whose
 // port is taken is logged and left off; the agent runs on.
 func (a *Agent) logListenersLoop(ctx context.Context) error {
-	log := a.log.With("component", "logs")
+	log := a.cfg.Logger
 	sink := func(es []api.LogEntry) {
 		if err := a.Report("log", es); err != nil {
 			log.Warn("received log lines not spooled", "lines", len(es), "err", err)
@@ -41,7 +41,6 @@ func (a *Agent) logListenersLoop(ctx context.Context) error {
 			log.Warn("log listener off", "listener", l.what, "addr", l.addr, "err", err)
 			continue
 		}
-		log.Info("log listener up", "listener", l.what, "addr", l.addr)
 		g.Go(func() error { return l.in.Run(ctx) })
 	}
 	return g.Wait()
