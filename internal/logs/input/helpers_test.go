@@ -160,3 +160,60 @@ func waitClosed(t testing.TB, c net.Conn) {
 
 // repeat is s n times.
 func repeat(s string, n int) string { return strings.Repeat(s, n) }
+
+// TestStopClosesConnections: Run returns when its context ends even with
+// clients connected mid-message, closes their connections and hands on
+// what arrived: a line cut short is kept as it is (its sender will not send
+// it again), a Beats event cut short is not (its sender will).
+func TestStopClosesConnections(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      func(Sink) runner
+		partial string
+		want    []string // messages
+	}{
+		{"syslog", func(s Sink) runner { return &Syslog{Addr: "127.0.0.1:0", Sink: s} }, msg3164 + "\n<13>half a li",
+			[]string{want3164.Message, "half a li"}},
+		{"json", func(s Sink) runner { return &JSONLines{Addr: "127.0.0.1:0", Sink: s} }, "{\"message\":\"a\"}\n{\"mess",
+			[]string{"a", `{"mess`}},
+		{"beats", func(s Sink) runner { return &Beats{Addr: "127.0.0.1:0", Sink: s} },
+			string(rawWindow(2)) + string(rawFrame(1, filebeatEvent(0))) + string(rawFrame(2, filebeatEvent(1))[:7]),
+			[]string{wantBeats(0).Message}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c collector
+			in := tt.in(c.sink)
+			if err := in.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- in.Run(ctx) }()
+			conn := dial(t, in.LocalAddr().String())
+			conn.Write([]byte(tt.partial))
+			c.wait(t, 1)
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			waitClosed(t, conn)
+			var got []string
+			for _, e := range c.snapshot() {
+				got = append(got, e.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("messages %q, want %q", got, tt.want)
+			}
+			if _, err := net.Dial("tcp", in.LocalAddr().String()); err == nil {
+				t.Errorf("still listening")
+			}
+		})
+	}
+}

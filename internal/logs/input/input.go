@@ -70,7 +70,7 @@ func (c *counters) snapshot() Stats {
 // Defaults of the inputs' limits.
 const (
 	// DefaultMaxConns is the default limit of open TCP connections per input.
-	DefaultMaxConns = 1024
+	DefaultMaxConns = 256
 	// DefaultIdleTimeout closes a syslog or JSON lines connection that sent
 	// nothing for this long. It is long because rsyslog loses the first
 	// message it sends on a connection the peer has closed.
