@@ -33,14 +33,15 @@ func (a *app) logsCmdRoot() *cobra.Command {
 output of apps and jobs, syslog, JSON lines and Beats senders), newest first.
 
 A query is words and field filters, all of which must match:
-  timeout                      the word in the message (case-insensitive)
-  "connection reset"           the phrase
-  level:error  app:shop/api    a field equals (app:shop/* matches by prefix)
-  status>=500  bytes<1000      numeric comparisons
-  -path:/health  NOT foo       exclusion
-  a OR b   (a b)               alternatives and grouping
-Fields are node, source, app, task, stream, level, message and every field a
-parser found (status, path, method, client_ip, ... for access logs).
+  timeout                      a word of the message (case-insensitive; time* globs)
+  "connection reset"           a phrase of the message
+  level:error  app:shop/*      a field equals the value (* globs; field:* is present)
+  status>=500  bytes<1000      numeric comparisons (time>=2026-11-25T16:00:00Z)
+  -path:/health                a term (or a group) negated
+  a OR b   (a OR b) c          alternatives and grouping
+Fields are time, node, source, app, task, stream, level, message and every
+field a parser found (status, path, method, client_ip, ... of access logs;
+nested JSON as a.b).
 
 With --count FIELD, prints how many matching lines have each value of the
 field; with --histogram, how many fall in each step of time. With -f, prints
