@@ -29,11 +29,14 @@ import (
 //
 // Delivery is at least once: events are acknowledged to the sender only
 // after the Sink has returned with them. A window is acknowledged in parts
-// as it is handed on (whenever the input has read all that arrived, at
-// MaxBatch events, and at the window's end), so a sender that goes away
-// mid-window is acknowledged only what was handed on; it sends the rest
-// again. Complete events read before a disconnect are still handed to the
-// Sink (they may then arrive twice).
+// as it is handed on: before the input waits for more from the network,
+// at MaxBatch events and at the window's end (the acknowledged sequence
+// number is the count of the window's events handed on). A sender that
+// goes away mid-window has been acknowledged only what was handed on and
+// sends the rest again; complete events read before a disconnect are still
+// handed to the Sink, so they may arrive twice. There are no keepalive
+// acknowledgements while the Sink runs: it must return well within the
+// sender's timeout (Filebeat's is 30 s).
 //
 // The server is written here rather than taken from go-lumber's server
 // package, which allocates whatever length a frame header announces and

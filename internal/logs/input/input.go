@@ -11,7 +11,9 @@
 // hold: a line, frame or event longer than its MaxMessage is cut with
 // parse's truncation marker, connections are limited in number and closed
 // when idle, and anything unparseable is kept as the message and counted
-// rather than dropped.
+// rather than dropped. A line cut short by the end of its connection is
+// handed on as it is; a Beats event cut short is not (its sender sends it
+// again).
 //
 // Only api, logs/parse and the standard library are imported; the Beats
 // wire constants come from github.com/elastic/go-lumber.
