@@ -217,8 +217,9 @@ func New(spec api.LogOutputSpec, dir string, opts Options) (*Forwarder, error) {
 }
 
 // Offer spools the entries that match the output's query; they are durable
-// when it returns. Entries are written in records of at most batch_size
-// entries. When the spool's budget is full the oldest records are dropped
+// when it returns (one fsync per call, shared by concurrent calls: offer
+// whole batches). Entries are written in records of at most batch_size
+// entries; one without a time gets the current time. When the spool's budget is full the oldest records are dropped
 // and counted; entries that cannot be spooled are counted and logged.
 func (f *Forwarder) Offer(entries []api.LogEntry) {
 	var buf []byte
@@ -227,6 +228,11 @@ func (f *Forwarder) Offer(entries []api.LogEntry) {
 		e := &entries[i]
 		if !query.Match(f.match, e) {
 			continue
+		}
+		if e.Time.IsZero() { // outputs index and order by time
+			ec := *e
+			ec.Time = f.now()
+			e = &ec
 		}
 		b, err := json.Marshal(e)
 		if err != nil { // a LogEntry always encodes; count it anyway
@@ -316,7 +322,7 @@ func (f *Forwarder) Close() error {
 func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		appended := f.sp.Wait() // before Read, so no Append is missed
-		recs, err := f.sp.Read(readBatches*f.batchSize, readBatches*f.readBytes())
+		recs, err := f.sp.Read(readBatches*f.batchSize, min(readBatches*f.readBytes(), 32<<20))
 		if errors.Is(err, spool.ErrClosed) {
 			return nil
 		}

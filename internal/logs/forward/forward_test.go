@@ -458,3 +458,26 @@ func TestSyslogOverTCP(t *testing.T) {
 		}
 	}
 }
+
+func TestZeroTimeGetsNow(t *testing.T) {
+	es := &fakeES{t: t}
+	srv := httptest.NewServer(es)
+	defer srv.Close()
+	now := time.Date(2026, 11, 25, 19, 30, 0, 0, time.UTC)
+	opts := testOptions()
+	opts.Now = func() time.Time { return now }
+	f, err := New(esSpec(srv.URL), t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, f)
+	in := []api.LogEntry{{Message: "no time"}}
+	f.Offer(in)
+	waitFor(t, "the document", func() bool { return len(es.takenMessages()) == 1 })
+	if got := es.requests()[0][0]; got.Index != "logs-2026.11.25" || got.Doc["@timestamp"] != "2026-11-25T19:30:00Z" {
+		t.Errorf("document %+v, want the current time", got)
+	}
+	if !in[0].Time.IsZero() {
+		t.Error("Offer changed the caller's entry")
+	}
+}
