@@ -345,11 +345,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				case <-ctx.Done():
 					t.Stop()
 					return nil
-				case <-appended:
-				case <-t.C:
+				case <-appended: // read again: the batch may be full now
+					t.Stop()
+					continue
+				case <-t.C: // flush what was read
 				}
-				t.Stop()
-				continue
 			}
 		}
 		var done uint64 // seq of the last record delivered
