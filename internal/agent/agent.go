@@ -6,6 +6,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,8 @@ type Agent struct {
 	leaseTTL  atomic.Int64 // the server's lease TTL, ns (0 until the first hello)
 	helloOnce chan struct{}
 
-	self *selflog.Collector // the agent's own logs
+	self  *selflog.Collector // the agent's own logs
+	gzips sync.Pool          // *gzip.Writer for call
 
 	mu          sync.Mutex
 	assignments map[string]json.RawMessage
@@ -231,6 +233,27 @@ func (a *Agent) serverURL() string {
 	return "https://" + a.cfg.Servers[int(a.server.Load())%len(a.cfg.Servers)]
 }
 
+// compress gzips b at the fastest level (report batches are JSON that
+// shrinks several times at little cost).
+func (a *Agent) compress(b []byte) ([]byte, error) {
+	zw, _ := a.gzips.Get().(*gzip.Writer)
+	var buf bytes.Buffer
+	buf.Grow(len(b) / 4)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	} else {
+		zw.Reset(&buf)
+	}
+	defer a.gzips.Put(zw)
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 // failover moves to the next server after a connection error.
 func (a *Agent) failover() {
 	if len(a.cfg.Servers) > 1 {
@@ -238,11 +261,22 @@ func (a *Agent) failover() {
 	}
 }
 
-// call POSTs body as JSON and decodes the answer into out.
+// gzipAbove is the body size from which call compresses (report batches).
+const gzipAbove = 1024
+
+// call POSTs body as JSON (gzip-compressed when larger than gzipAbove) and
+// decodes the answer into out.
 func (a *Agent) call(ctx context.Context, path string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
+	}
+	gzipped := false
+	if len(b) > gzipAbove {
+		if b, err = a.compress(b); err != nil {
+			return err
+		}
+		gzipped = true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -251,6 +285,9 @@ func (a *Agent) call(ctx context.Context, path string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if gzipped {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return classify(err)

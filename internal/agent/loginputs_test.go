@@ -142,7 +142,7 @@ func TestFileInputMultiline(t *testing.T) {
 		"  at main.go:20",
 		`{"level":"info","msg":"ok"}`)
 	spec := api.LogInputSpec{Name: "app", Type: "file", Paths: []string{path}, FromBeginning: true,
-		Multiline: &api.MultilineSpec{Start: `^\S`, Timeout: api.Duration(300 * time.Millisecond)}}
+		Multiline: &api.MultilineSpec{Start: `^\S`, Timeout: api.Duration(1500 * time.Millisecond)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go a.runLogInput(ctx, spec)

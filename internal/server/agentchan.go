@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,6 +86,40 @@ func (s *Server) agentServer() (*http.Server, net.Listener, error) {
 // at most a few MiB.
 const agentMaxBody = 16 << 20
 
+// agentMaxDecoded bounds a gzip-compressed agent body once decompressed.
+const agentMaxDecoded = 4 * agentMaxBody
+
+// gunzipBody decompresses a request body, failing a read once more than
+// agentMaxDecoded bytes came out (no zip bombs).
+func gunzipBody(body io.ReadCloser) (io.ReadCloser, error) {
+	zr, err := gzip.NewReader(body)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{&capReader{r: zr, left: agentMaxDecoded}, body}, nil
+}
+
+// capReader reads at most left bytes from r, then fails.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, &http.MaxBytesError{Limit: agentMaxDecoded}
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
 // decodeAgent reads a JSON body. Unknown fields are ignored: a newer agent
 // speaking the same protocol version may send fields this server does not
 // know.
@@ -136,6 +172,14 @@ func (s *Server) agentHandler(needCert bool, h agentFunc) http.HandlerFunc {
 			node = name
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, agentMaxBody)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			body, err := gunzipBody(r.Body)
+			if err != nil {
+				httpapi.JSON(w, http.StatusBadRequest, api.Errorf(http.StatusBadRequest, "invalid gzip body: %v", err))
+				return
+			}
+			r.Body = body
+		}
 		if err := h(w, r, node); err != nil {
 			err = mapStoreError(err)
 			var ae *api.Error
