@@ -9,6 +9,10 @@
 // restarts; when the spool's disk budget is full the oldest entries are
 // dropped and counted.
 //
+//	Offer ──match──▶ spool (on disk, budget) ──Read──▶ Run ──send──▶ output
+//	                   ▲                                │  2xx / write done;
+//	                   └───────────── Ack ◀─────────────┘  else backoff, again
+//
 // The encoders (document.go, elastic.go, loki.go, tcp.go) are pure functions
 // of the entries; the senders around them do the I/O. The server's
 // composition root imports this package; it imports only api, logs/query,
@@ -219,8 +223,9 @@ func New(spec api.LogOutputSpec, dir string, opts Options) (*Forwarder, error) {
 // Offer spools the entries that match the output's query; they are durable
 // when it returns (one fsync per call, shared by concurrent calls: offer
 // whole batches). Entries are written in records of at most batch_size
-// entries; one without a time gets the current time. When the spool's budget is full the oldest records are dropped
-// and counted; entries that cannot be spooled are counted and logged.
+// entries; one without a time gets the current time. When the spool's
+// budget is full the oldest records are dropped and counted; entries that
+// cannot be spooled are counted and logged.
 func (f *Forwarder) Offer(entries []api.LogEntry) {
 	var buf []byte
 	n := 0
@@ -235,7 +240,7 @@ func (f *Forwarder) Offer(entries []api.LogEntry) {
 			e = &ec
 		}
 		b, err := json.Marshal(e)
-		if err != nil { // a LogEntry always encodes; count it anyway
+		if err != nil { // a time outside the years 0-9999
 			f.spoolFailed(1, err)
 			continue
 		}
