@@ -34,9 +34,10 @@ import (
 // number is the count of the window's events handed on). A sender that
 // goes away mid-window has been acknowledged only what was handed on and
 // sends the rest again; complete events read before a disconnect are still
-// handed to the Sink, so they may arrive twice. There are no keepalive
-// acknowledgements while the Sink runs: it must return well within the
-// sender's timeout (Filebeat's is 30 s).
+// handed to the Sink, so they may arrive twice. While the Sink runs, the
+// input repeats its last acknowledgement (0 at a window's start, as
+// Logstash does) every Keepalive, so that a slow Sink does not make the
+// sender time out and send the window again.
 //
 // The server is written here rather than taken from go-lumber's server
 // package, which allocates whatever length a frame header announces and
@@ -58,6 +59,9 @@ type Beats struct {
 	IdleTimeout time.Duration
 	// MaxBatch is the most entries handed to Sink at once (DefaultMaxBatch).
 	MaxBatch int
+	// Keepalive is how often the last acknowledgement is repeated while
+	// the Sink runs (DefaultBeatsKeepalive when 0, never when negative).
+	Keepalive time.Duration
 	// TLS, when set, makes the listener speak TLS (Filebeat's ssl settings).
 	TLS *tls.Config
 	// Sink receives the entries (required).
@@ -73,6 +77,9 @@ type Beats struct {
 	ln net.Listener
 	st counters
 }
+
+// DefaultBeatsKeepalive is the default of Beats.Keepalive.
+const DefaultBeatsKeepalive = 3 * time.Second
 
 // ErrProtocol is wrapped by the errors of a Beats connection that broke
 // the lumberjack v2 protocol.
@@ -159,17 +166,24 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 // events read from r, acknowledgements written to w.
 func (b *Beats) serve(r io.Reader, w io.Writer, peer string, maxBatch int) error {
 	c := &beatsConn{
-		b:     b,
-		out:   w,
-		peer:  peer,
-		max:   b.maxMessage(),
-		batch: batcher{sink: b.Sink, st: &b.st, max: maxBatch},
-		p:     parse.JSON{Location: b.Location},
-		now:   orNow(b.Now),
+		b:         b,
+		out:       w,
+		peer:      peer,
+		max:       b.maxMessage(),
+		p:         parse.JSON{Location: b.Location},
+		now:       orNow(b.Now),
+		keepalive: b.Keepalive,
 	}
+	if c.keepalive == 0 {
+		c.keepalive = DefaultBeatsKeepalive
+	}
+	c.batch = batcher{sink: c.handOn, st: &b.st, max: maxBatch}
 	c.in = bufio.NewReaderSize(&waitReader{r: r, before: c.ack}, 64<<10)
 	err := c.run()
 	c.batch.flush() // complete events read before the end; not acknowledged
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	if errors.Is(err, ErrProtocol) {
 		b.st.malformed.Add(1)
 	}
@@ -197,8 +211,48 @@ type beatsConn struct {
 	p     parse.JSON
 	now   func() time.Time
 
-	count, seq, acked uint32 // of the current window: events announced, read, acknowledged
-	buf               []byte // one event's JSON
+	count, seq uint32 // of the current window: events announced and read
+	buf        []byte // one event's JSON
+
+	keepalive time.Duration
+	mu        sync.Mutex  // guards the writes to out and the fields below
+	acked     uint32      // events of the current window acknowledged
+	inSink    bool        // the Sink is running: keepalives are due
+	timer     *time.Timer // sends the keepalives
+}
+
+// handOn calls the Sink, repeating the last acknowledgement every
+// keepalive while it runs.
+func (c *beatsConn) handOn(es []api.LogEntry) {
+	if c.keepalive <= 0 {
+		c.b.Sink(es)
+		return
+	}
+	c.mu.Lock()
+	c.inSink = true
+	if c.timer == nil {
+		c.timer = time.AfterFunc(c.keepalive, c.keepaliveTick)
+	} else {
+		c.timer.Reset(c.keepalive)
+	}
+	c.mu.Unlock()
+	c.b.Sink(es)
+	c.mu.Lock()
+	c.inSink = false
+	c.timer.Stop()
+	c.mu.Unlock()
+}
+
+// keepaliveTick repeats the last acknowledgement while the Sink runs. A
+// failed write is left for the next read or write to find.
+func (c *beatsConn) keepaliveTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.inSink {
+		return
+	}
+	_ = c.writeAckLocked(c.acked)
+	c.timer.Reset(c.keepalive)
 }
 
 // run reads windows until the connection ends or breaks the protocol.
@@ -217,7 +271,10 @@ func (c *beatsConn) run() error {
 		if _, err := io.ReadFull(c.in, hdr[2:6]); err != nil {
 			return unexpected(err)
 		}
-		c.count, c.seq, c.acked = binary.BigEndian.Uint32(hdr[2:6]), 0, 0
+		c.count, c.seq = binary.BigEndian.Uint32(hdr[2:6]), 0
+		c.mu.Lock()
+		c.acked = 0
+		c.mu.Unlock()
 		for c.seq < c.count {
 			if err := c.frame(); err != nil {
 				return err
@@ -339,16 +396,26 @@ func (c *beatsConn) ack() error {
 
 // writeAck acknowledges the events read so far, all handed on.
 func (c *beatsConn) writeAck() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.seq == c.acked {
 		return nil
 	}
+	if err := c.writeAckLocked(c.seq); err != nil {
+		return err
+	}
+	c.acked = c.seq
+	return nil
+}
+
+// writeAckLocked writes an acknowledgement of seq; c.mu is held.
+func (c *beatsConn) writeAckLocked(seq uint32) error {
 	var msg [6]byte
 	msg[0], msg[1] = protocol.CodeVersion, protocol.CodeACK
-	binary.BigEndian.PutUint32(msg[2:], c.seq)
+	binary.BigEndian.PutUint32(msg[2:], seq)
 	if _, err := c.out.Write(msg[:]); err != nil {
 		return fmt.Errorf("write ack: %w", err)
 	}
-	c.acked = c.seq
 	return nil
 }
 

@@ -367,3 +367,42 @@ func compressedFrame(t testing.TB, frames ...[]byte) []byte {
 	binary.BigEndian.PutUint32(b[2:], uint32(z.Len()))
 	return append(b, z.Bytes()...)
 }
+
+// TestBeatsKeepalive: while the Sink runs, the sender is sent keepalive
+// acknowledgements of what was acknowledged before (0 at a window's
+// start), and the real acknowledgement once the Sink has returned.
+func TestBeatsKeepalive(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []api.LogEntry
+	b := &Beats{Addr: "127.0.0.1:0", Keepalive: 5 * time.Millisecond, Now: clock,
+		Sink: func(es []api.LogEntry) {
+			<-release
+			mu.Lock()
+			got = append(got, es...)
+			mu.Unlock()
+		}}
+	addr := start(t, b)
+	conn := dial(t, addr)
+	conn.Write(append(rawWindow(1), rawFrame(1, filebeatEvent(0))...))
+	for range 3 {
+		if acks := readAcks(t, conn, 0); len(acks) != 1 || acks[0] != 0 {
+			t.Fatalf("keepalive acks %v, want [0]", acks)
+		}
+	}
+	close(release)
+	acks := readAcks(t, conn, 1)
+	if acks[len(acks)-1] != 1 {
+		t.Fatalf("acks %v", acks)
+	}
+	for _, a := range acks[:len(acks)-1] {
+		if a != 0 {
+			t.Errorf("acks %v: only keepalives of 0 before the ack of 1", acks)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Message != wantBeats(0).Message {
+		t.Errorf("sink got %v", got)
+	}
+}

@@ -142,7 +142,7 @@ func FuzzBeats(f *testing.F) {
 		const max = 512
 		var delivered uint32
 		var c collector
-		b := &Beats{Now: clock, Location: time.UTC, MaxMessage: max}
+		b := &Beats{Now: clock, Location: time.UTC, MaxMessage: max, Keepalive: -1}
 		b.Sink = func(es []api.LogEntry) {
 			delivered += uint32(len(es))
 			c.sink(es)
