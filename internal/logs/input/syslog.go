@@ -188,7 +188,14 @@ func (s *Syslog) runUDP(ctx context.Context, pc net.PacketConn, lim limits, log 
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("syslog read udp: %w", err)
+			// Not expected on an unconnected socket; keep listening.
+			log.Warn("udp read failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		s.st.bytes.Add(uint64(n))
 		msg := bytes.TrimRight(buf[:n], "\r\n\x00")
