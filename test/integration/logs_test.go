@@ -550,8 +550,9 @@ action(type="omfwd" target="127.0.0.1" port="%[3]s" protocol="tcp" template="cor
 		source string
 		fields map[string]string
 	}{
-		{"syslog", map[string]string{"app_name": "itapp", "procid": "42", "facility": "local3"}},
-		{"json", map[string]string{"program": "itapp", "facility": "local3", "severity": "<any>"}},
+		{"syslog", map[string]string{"app_name": "itapp", "procid": "42", "facility": "local3", "host": "<any>"}},
+		// The severity becomes the level.
+		{"json", map[string]string{"program": "itapp", "facility": "local3", "host": "<any>"}},
 	} {
 		es := env.waitCount(t, "source:"+route.source+" facility:local3", len(msgs))
 		got := messages(es)
