@@ -18,8 +18,11 @@ const manifestHelp = `Each -f is a file, a directory (its *.yaml, *.yml and *.js
 recursive) or - for stdin. A file holds YAML documents separated by ---, or
 JSON (an object or an array of objects). Each document has kind:, its key
 (name: for most kinds) and the kind's fields at the top level. A field
-value_file: PATH is read into value (PATH relative to the file); the server
-never reads your files.`
+value_file: PATH is read into value (PATH relative to the file). A Role's
+file and template resources with source: NAME get that file stored with the
+role, read from the manifest's directory or its templates/ or files/ folder
+(a chef-repo layout: corral apply -f roles/). The server never reads your
+files.`
 
 func (a *app) applyCmd() *cobra.Command {
 	var files []string
@@ -30,6 +33,7 @@ func (a *app) applyCmd() *cobra.Command {
 			"document is invalid, nothing is changed.\n\n" + manifestHelp,
 		Example: `  corral apply -f secrets.yaml
   corral apply -f config/ -f extra.json
+  corral apply -f roles/                  # roles with their templates/ and files/
   cat app.yaml | corral apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
