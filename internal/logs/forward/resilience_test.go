@@ -293,3 +293,55 @@ func TestRedact(t *testing.T) {
 		t.Error("Redact changed the original headers map")
 	}
 }
+
+func TestRunStopsDuringBackoff(t *testing.T) {
+	opts := testOptions()
+	opts.BackoffInitial, opts.BackoffMax = time.Hour, time.Hour
+	f, err := New(esSpec("http://"+freeAddr(t)), t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	f.Offer(entries(1, t0, "m"))
+	waitFor(t, "a failed attempt", func() bool { return f.Stats().FailedAttempts == 1 })
+	cancel()
+	waitFor(t, "Run to return", func() bool {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			return true
+		default:
+			return false
+		}
+	})
+	if st := f.Stats(); st.QueuedRecords != 1 {
+		t.Errorf("%d records queued after stopping, want 1 (kept for the next start)", st.QueuedRecords)
+	}
+}
+
+func TestUnspoolableCounted(t *testing.T) {
+	spec := esSpec("http://127.0.0.1:1")
+	spec.SpoolBytes = api.MinLogOutputSpoolBytes
+	f, err := New(spec, t.TempDir(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := api.LogEntry{Time: t0, Message: strings.Repeat("x", 2<<20)}
+	f.Offer([]api.LogEntry{big, {Time: t0, Message: "small"}})
+	st := f.Stats()
+	if st.DroppedBudgetEntries != 1 || st.QueuedRecords != 1 || !strings.Contains(st.LastError, "larger than the spool takes") {
+		t.Errorf("after a 2 MiB entry: stats %+v, want 1 dropped entry and the small one queued", st)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Offer([]api.LogEntry{{Time: t0, Message: "after close"}, {Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Message: "year 10000"}})
+	if st := f.Stats(); st.SpoolErrors != 2 {
+		t.Errorf("SpoolErrors = %d, want 2 (closed spool, unencodable time)", st.SpoolErrors)
+	}
+}
