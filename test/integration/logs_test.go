@@ -649,7 +649,7 @@ func (w *seqWriter) locked(fn func() error) error {
 // countSeq counts the distinct sequence numbers of entries (seq=N in the
 // message) and the entries beyond the first of each, and returns the
 // numbers from 1 to n that are missing.
-func countSeq(t *testing.T, es []api.LogEntry, n int) (distinct, dups int, missing []int) {
+func countSeq(t *testing.T, es []api.LogEntry, n int) (distinct, dups int, missing []int, dupRanges string) {
 	t.Helper()
 	seen := map[int]int{}
 	for _, e := range es {
@@ -671,12 +671,39 @@ func countSeq(t *testing.T, es []api.LogEntry, n int) (distinct, dups int, missi
 		}
 		dups += c - 1
 	}
+
 	for k := 1; k <= n; k++ {
 		if seen[k] == 0 {
 			missing = append(missing, k)
 		}
 	}
-	return len(seen), dups, missing
+	return len(seen), dups, missing, seqRanges(seen)
+}
+
+// seqRanges writes the sequence numbers seen more than once as ranges
+// ("120-180 x2, 990 x3").
+func seqRanges(seen map[int]int) string {
+	var keys []int
+	for k, c := range seen {
+		if c > 1 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Ints(keys)
+	var parts []string
+	for i := 0; i < len(keys); {
+		j := i
+		for j+1 < len(keys) && keys[j+1] == keys[j]+1 && seen[keys[j+1]] == seen[keys[i]] {
+			j++
+		}
+		r := strconv.Itoa(keys[i])
+		if j > i {
+			r += "-" + strconv.Itoa(keys[j])
+		}
+		parts = append(parts, fmt.Sprintf("%s x%d", r, seen[keys[i]]))
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }
 
 // waitSeq waits until every line 1..n matching q arrived, and reports the
@@ -685,10 +712,11 @@ func (e *logsEnv) waitSeq(t *testing.T, q string, n int) (dups int) {
 	t.Helper()
 	var distinct int
 	var missing []int
+	var ranges string
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		es := e.all(t, q)
-		distinct, dups, missing = countSeq(t, es, n)
+		distinct, dups, missing, ranges = countSeq(t, es, n)
 		if distinct == n || time.Now().After(deadline) {
 			break
 		}
@@ -700,7 +728,7 @@ func (e *logsEnv) waitSeq(t *testing.T, q string, n int) (dups int) {
 		}
 		t.Errorf("%s: %d distinct lines of %d arrived; missing (first 20) %v", q, distinct, n, missing)
 	}
-	t.Logf("%s: %d lines written, %d distinct arrived, %d duplicates", q, n, distinct, dups)
+	t.Logf("%s: %d lines written, %d distinct arrived, %d duplicates (%s)", q, n, distinct, dups, ranges)
 	return dups
 }
 
@@ -790,13 +818,20 @@ func TestLogsRestarts(t *testing.T) {
 	}()
 	env.waitFirstLine(t, "it:restart")
 
+	mark := func(what string) {
+		w.mu.Lock()
+		t.Logf("%s after line %d", what, w.n)
+		w.mu.Unlock()
+	}
 	time.Sleep(time.Second)
+	mark("agent killed")
 	env.agent.Kill()
 	time.Sleep(time.Second)
 	env.agent.Restart()
 	env.agent.WaitReady()
 	time.Sleep(2 * time.Second)
 
+	mark("server killed")
 	env.srv.Kill()
 	time.Sleep(2 * time.Second)
 	env.srv.Restart()
@@ -804,6 +839,7 @@ func TestLogsRestarts(t *testing.T) {
 	time.Sleep(time.Second)
 
 	// Both at once: the agent comes back while the server is away.
+	mark("agent and server killed")
 	env.agent.Kill()
 	env.srv.Kill()
 	env.agent.Restart()
