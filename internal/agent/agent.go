@@ -48,6 +48,9 @@ type Agent struct {
 
 	self  *selflog.Collector // the agent's own logs
 	gzips sync.Pool          // *gzip.Writer for call
+	// logCounters are the log inputs' counters by input ("syslog",
+	// "file.nginx-access"), reported as metrics (loglisteners.go).
+	logCounters sync.Map // string → func() logCounts
 
 	mu          sync.Mutex
 	assignments map[string]json.RawMessage

@@ -138,6 +138,11 @@ func (a *Agent) runLogInput(ctx context.Context, spec api.LogInputSpec) {
 		return
 	}
 	in := &fileInput{a: a, spec: spec, parser: p, multi: map[string]*openEvent{}}
+	key := "file." + spec.Name
+	a.logCounters.Store(key, func() logCounts {
+		return logCounts{received: uint64(in.lines.Load()), malformed: uint64(in.malformed.Load())}
+	})
+	defer a.logCounters.Delete(key)
 	t := tail.New(tail.Options{
 		Patterns: spec.Paths, StatePath: filepath.Join(dir, "input-"+spec.Name+".json"),
 		FromBeginning: spec.FromBeginning, Logger: log, Now: a.cfg.Now,
