@@ -1210,20 +1210,32 @@ func TestLogsMetrics(t *testing.T) {
 		"corral.logs.http.logs-metrics.shopweb.404", "corral.logs.http.logs-metrics.shopweb.4xx",
 		"corral.logs.http.logs-metrics.shopweb.500", "corral.logs.http.logs-metrics.shopweb.5xx",
 	}
-	var out string
+	// Poll the API (the series appear within a 10 s flush), then ask the
+	// CLI once.
 	eventually(t, 40*time.Second, func() error {
-		var code int
-		out, _, code = RunCLI(t, CLIEnv{Home: env.srv.Home}, append([]string{"metrics", "find", "corral.logs.http.*.*.*"}, env.flags...)...)
-		if code != 0 {
-			return fmt.Errorf("exit %d", code)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nodes, err := env.admin.FindMetrics(ctx, "corral.logs.http.*.*.*")
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, n := range nodes {
+			got = append(got, n.Path)
 		}
 		for _, w := range want {
-			if !strings.Contains(out, w) {
-				return fmt.Errorf("metrics find shows no %s:\n%s", w, out)
+			if !slices.Contains(got, w) {
+				return fmt.Errorf("/metrics/find has no %s: %v", w, got)
 			}
 		}
 		return nil
 	})
+	out := env.cli(t, "metrics", "find", "corral.logs.http.*.*.*")
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("corral metrics find shows no %s:\n%s", w, out)
+		}
+	}
 	// The counts: render the sum over the whole time.
 	status, body := env.srv.HTTP(t, "GET", "/render?format=json&from=-10min&target="+
 		"sumSeries(corral.logs.http.logs-metrics.shopweb.200)", env.srv.AdminToken(), nil)
