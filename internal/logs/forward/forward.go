@@ -21,7 +21,6 @@ package forward
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,9 +34,6 @@ import (
 	"corral/internal/logs/query"
 	"corral/internal/spool"
 )
-
-// recordType is the spool record type of a JSON list of api.LogEntry.
-const recordType = "logs"
 
 // Defaults of Options.
 const (
@@ -239,21 +235,24 @@ func (f *Forwarder) Offer(entries []api.LogEntry) {
 			ec.Time = f.now()
 			e = &ec
 		}
-		b, err := json.Marshal(e)
-		if err != nil { // a time outside the years 0-9999
-			f.spoolFailed(1, err)
-			continue
-		}
-		if n > 0 && (n == f.batchSize || len(buf)+len(b)+2 > f.chunk) {
-			f.appendRecord(append(buf, ']'), n)
-			buf, n = buf[:0], 0
-		}
+		mark := len(buf)
 		if n == 0 {
 			buf = append(buf, '[')
 		} else {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, b...)
+		var err error
+		if buf, err = appendEntry(buf, e); err != nil {
+			f.spoolFailed(1, err)
+			buf = buf[:mark]
+			continue
+		}
+		if n > 0 && (n == f.batchSize || len(buf)+1 > f.chunk) {
+			// The entry starts the next record.
+			next := append([]byte{'['}, buf[mark+1:]...)
+			f.appendRecord(append(buf[:mark], ']'), n)
+			buf, n = next, 0
+		}
 		n++
 	}
 	if n > 0 {
@@ -396,7 +395,8 @@ func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, k int) {
 		if f.carry.seq == r.Seq && f.carry.entries != nil {
 			es = f.carry.entries
 		} else if r.Type == recordType {
-			if err := json.Unmarshal(r.Data, &es); err != nil {
+			var err error
+			if es, err = decodeEntries(r.Data); err != nil {
 				// The spool checks every record's CRC, so this is not
 				// expected; the record is skipped rather than block the
 				// output.
