@@ -13,8 +13,9 @@
 //	                   ▲                                │  2xx / write done;
 //	                   └───────────── Ack ◀─────────────┘  else backoff, again
 //
-// The encoders (document.go, elastic.go, loki.go, tcp.go) are pure functions
-// of the entries; the senders around them do the I/O. The server's
+// The encoders (document.go, elastic.go, loki.go, tcp.go) and the spool
+// record codec (record.go) are pure functions of the entries; the senders
+// around them do the I/O. The server's
 // composition root imports this package; it imports only api, logs/query,
 // spool and the standard library.
 package forward
