@@ -393,18 +393,15 @@ func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, k int) {
 	size := 0
 	for _, r := range recs {
 		var es []api.LogEntry
-		if f.carry.seq == r.Seq && f.carry.entries != nil {
-			es = f.carry.entries
-		} else if r.Type == recordType {
+		switch {
+		case f.carry.seq == r.Seq && f.carry.entries != nil:
+			es, f.carry.entries = f.carry.entries, nil
+		case r.Type != recordType:
+			f.skipRecord(r, fmt.Errorf("unknown record type %q", r.Type))
+		default:
 			var err error
 			if es, err = decodeEntries(r.Data); err != nil {
-				// The spool checks every record's CRC, so this is not
-				// expected; the record is skipped rather than block the
-				// output.
-				f.mu.Lock()
-				f.setErrLocked(fmt.Errorf("spool record %d: %w", r.Seq, err))
-				f.mu.Unlock()
-				f.log.Error("log output: undecodable spool record skipped", "seq", r.Seq, "err", err)
+				f.skipRecord(r, err)
 			}
 		}
 		if k > 0 && len(batch)+len(es) > f.batchSize {
@@ -419,6 +416,17 @@ func (f *Forwarder) decode(recs []api.Report) (batch []api.LogEntry, k int) {
 		f.avgEntry = max(64, size/len(batch))
 	}
 	return batch, k
+}
+
+// skipRecord logs a spool record that cannot be sent. The spool checks
+// every record's CRC and only Offer writes records, so this is not
+// expected; the record is skipped rather than block the output.
+func (f *Forwarder) skipRecord(r api.Report, err error) {
+	err = fmt.Errorf("spool record %d skipped: %w", r.Seq, err)
+	f.mu.Lock()
+	f.setErrLocked(err)
+	f.mu.Unlock()
+	f.log.Error("log output: undecodable spool record", "err", err)
 }
 
 // readBytes is about the bytes of spool records a batch needs.
