@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"corral/internal/api"
+	"corral/internal/spool"
 )
 
 // messages returns the messages of entries.
@@ -343,5 +344,37 @@ func TestUnspoolableCounted(t *testing.T) {
 	f.Offer([]api.LogEntry{{Time: t0, Message: "after close"}, {Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Message: "year 10000"}})
 	if st := f.Stats(); st.SpoolErrors != 2 {
 		t.Errorf("SpoolErrors = %d, want 2 (closed spool, unencodable time)", st.SpoolErrors)
+	}
+}
+
+func TestBadRecordsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ typ, data string }{{"other", `{}`}, {recordType, `[1]`}} {
+		if _, err := sp.Append(r.typ, []byte(r.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	es := &fakeES{t: t}
+	srv := httptest.NewServer(es)
+	defer srv.Close()
+	f, err := New(esSpec(srv.URL), dir, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, f)
+	f.Offer(entries(1, t0, "good"))
+	waitFor(t, "the good entry", func() bool { return f.Stats().QueuedRecords == 0 })
+	if got := es.takenMessages(); !slices.Equal(got, []string{"good 000000"}) {
+		t.Errorf("sent %q, want only the good entry", got)
+	}
+	if st := f.Stats(); !strings.Contains(st.LastError, "skipped") {
+		t.Errorf("LastError %q, want the skipped record", st.LastError)
 	}
 }
