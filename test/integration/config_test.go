@@ -3,10 +3,14 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -36,8 +40,8 @@ type configAgent struct {
 
 // startConfigAgent starts an agent of srv converging root ("" for a new
 // temporary directory), with its own port range and no checks, and waits
-// until its node is ready. Interval runs are an hour apart, so that the
-// runs a test sees are the ones it caused.
+// until its node is ready. It has no interval runs, so that the runs a
+// test sees are the ones it caused.
 func startConfigAgent(t *testing.T, srv *Server, name, root string, labels ...string) *configAgent {
 	t.Helper()
 	if root == "" {
@@ -45,7 +49,7 @@ func startConfigAgent(t *testing.T, srv *Server, name, root string, labels ...st
 	}
 	ports := portRange(t)
 	a := StartAgent(t, srv, AgentOptions{Name: name, Labels: labels, Args: []string{
-		"--root", root, "--converge-interval", "1h", "--converge-splay", "1s",
+		"--root", root, "--converge-interval", "0",
 		"--port-range", fmt.Sprintf("%d-%d", ports, ports+99), "--checks=false", "--host-metrics-interval", "0", "--statsd-addr", ""}})
 	t.Cleanup(func() {
 		a.Kill()
@@ -490,6 +494,7 @@ func TestConfigService(t *testing.T) {
 name: itd
 attributes: {port: %d}
 resources:
+  - directory: {path: /etc/init.d, recursive: true}
   - file: {path: /etc/init.d/itd, source: itd.init, mode: "0755"}
   - template: {path: /etc/itd.conf, content: "port = {{ .Attributes.port }}\n", notify: [restart service itd]}
   - service: {name: itd, manager: sysv, enabled: true, running: %v}
@@ -574,6 +579,7 @@ func TestConfigTemplateError(t *testing.T) {
 name: app
 attributes: `+attrs+`
 resources:
+  - directory: {path: /etc/app, recursive: true}
   - file: {path: /etc/app/first.conf, content: "first\n"}
   - template: {path: /etc/app/app.conf, source: app.conf.tmpl}
   - file: {path: /etc/app/last.conf, content: "last\n"}
@@ -598,7 +604,7 @@ roles: [app]
 	if !strings.Contains(failed.Error, "app.conf.tmpl:3") || !strings.Contains(failed.Error, "missing") {
 		t.Errorf("template error %q does not name app.conf.tmpl:3 and the missing key", failed.Error)
 	}
-	if r.Totals != (api.ConvergeTotals{Changed: 1, Failed: 1, Skipped: 1}) {
+	if r.Totals != (api.ConvergeTotals{Changed: 2, Failed: 1, Skipped: 1}) {
 		t.Errorf("totals %+v", r.Totals)
 	}
 	if got := a.read("/etc/app/first.conf"); got != "first\n" {
@@ -644,6 +650,34 @@ roles: [app]
 	if code == 0 || !strings.Contains(errOut, "app.conf.tmpl:2") {
 		t.Errorf("apply of a template that does not parse: exit %d, stderr does not name app.conf.tmpl:2:\n%s%s", code, out, errOut)
 	}
+}
+
+// agentPost POSTs body to the agent channel of srv with the certificate of
+// agent a and returns the status and the answer.
+func agentPost(t *testing.T, srv *Server, a *configAgent, path, body string) (int, []byte) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(a.Dir, "agent.crt"), filepath.Join(a.Dir, "agent.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(srv.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Post("https://"+srv.AgentAddr+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // grepSecret fails the test for every text that holds secret.
@@ -700,9 +734,14 @@ func TestConfigSecrets(t *testing.T) {
 name: db-password
 value: `+secret+`
 ---
+kind: Secret
+name: unused
+value: other-`+secret+`
+---
 kind: Role
 name: app
 resources:
+  - directory: {path: /etc/app, recursive: true}
   - template: {path: /etc/app/db.conf, source: db.conf.tmpl, mode: "0600", drift: ignore}
 `+extra+`---
 kind: NodeRoles
@@ -758,8 +797,18 @@ roles: [app]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cat.Secrets["db-password"]; !ok {
-		t.Errorf("catalog secrets %v do not name db-password", cat.Secrets)
+	if _, ok := cat.Secrets["db-password"]; !ok || len(cat.Secrets) != 1 {
+		t.Errorf("catalog secrets %v, want db-password alone", cat.Secrets)
+	}
+	// The agent channel hands out only the secrets of the node's catalog.
+	code, body := agentPost(t, srv, a, "/agent/v1/secrets", `{"names": ["db-password", "unused"]}`)
+	if code != 403 || !strings.Contains(string(body), "unused") || strings.Contains(string(body), secret) {
+		t.Errorf("secrets db-password and unused for %s: %d %s, want 403 naming unused", a.Name, code, body)
+	}
+	code, body = agentPost(t, srv, a, "/agent/v1/secrets", `{"names": ["db-password"]}`)
+	var sr api.SecretsResponse
+	if err := json.Unmarshal(body, &sr); code != 200 || err != nil || sr.Values["db-password"] != secret || len(sr.Values) != 1 {
+		t.Errorf("secret db-password for %s: %d, %v, want its value alone", a.Name, code, err)
 	}
 	all, err := reports.since(a.Name, time.Time{})
 	if err != nil {
@@ -818,6 +867,7 @@ func TestConfigDriftAndDryRun(t *testing.T) {
 	applyYAML(t, srv, `kind: Role
 name: drift
 resources:
+  - directory: {path: /etc/drift, recursive: true}
   - file: {path: /etc/drift/repaired.conf, content: "repaired\n"}
   - file: {path: /etc/drift/reported.conf, content: "reported\n", drift: report}
   - file: {path: /etc/drift/ignored.conf, content: "ignored\n", drift: ignore}
@@ -889,6 +939,7 @@ func TestConfigRepo(t *testing.T) {
 name: base
 attributes: {a: base, b: base, c: base, d: base}
 resources:
+  - directory: {path: /etc/repo, recursive: true}
   - template: {path: /etc/repo/attrs.conf, source: attrs.conf.tmpl}
 ---
 kind: Environment
