@@ -481,3 +481,29 @@ func TestZeroTimeGetsNow(t *testing.T) {
 		t.Error("Offer changed the caller's entry")
 	}
 }
+
+func TestTLSSkipVerify(t *testing.T) {
+	es := &fakeES{t: t}
+	srv := httptest.NewTLSServer(es)
+	defer srv.Close()
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls_skip_verify=%v", skip), func(t *testing.T) {
+			spec := esSpec(srv.URL)
+			spec.TLSSkipVerify = skip
+			f, err := New(spec, t.TempDir(), testOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, f)
+			f.Offer(entries(1, t0, "tls"))
+			if skip {
+				waitFor(t, "the ack", func() bool { return f.Stats().Sent == 1 })
+				return
+			}
+			waitFor(t, "failed attempts", func() bool { return f.Stats().FailedAttempts >= 2 })
+			if st := f.Stats(); st.Sent != 0 || !strings.Contains(st.LastError, "certificate") {
+				t.Errorf("stats %+v, want a certificate error and nothing sent", st)
+			}
+		})
+	}
+}
