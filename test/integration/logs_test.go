@@ -1122,6 +1122,26 @@ func TestLogsBadInput(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		c.Close()
 	}
+	// Garbage on the JSON lines and Beats ports too.
+	for _, addr := range []string{env.json, env.beats} {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte("\x00\xff2W\xff\xff\xff\xff{\"not\": json\n\x02C\x7f\xff\xff\xff"))
+		time.Sleep(200 * time.Millisecond)
+		c.Close()
+	}
+	jc, err := net.DialTimeout("tcp", env.json, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = jc.Write([]byte(`{"message":"json after garbage","app_name":"itbad"}` + "\n"))
+	jc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A valid frame afterwards, on a new connection, and on UDP.
 	sendSyslog(t, "tcp", env.syslog, "<11>1 2026-11-25T10:00:00Z host1 itbad 99 - - syslog after garbage tcp")
 	sendSyslog(t, "udp", env.syslog, "<11>1 2026-11-25T10:00:00Z host1 itbad 99 - - syslog after garbage udp")
@@ -1158,14 +1178,17 @@ func TestLogsBadInput(t *testing.T) {
 		t.Errorf("bad:json: %d entries, want 3: %q", len(js), messages(js))
 	}
 
-	sys := env.waitCount(t, "app_name:itbad", 2)
+	sys := env.waitCount(t, "app_name:itbad", 3)
 	got := messages(sys)
 	sort.Strings(got)
-	if !slices.Equal(got, []string{"syslog after garbage tcp", "syslog after garbage udp"}) {
-		t.Errorf("syslog after garbage: %q", got)
+	if !slices.Equal(got, []string{"json after garbage", "syslog after garbage tcp", "syslog after garbage udp"}) {
+		t.Errorf("after garbage: %q", got)
 	}
 	if exited, code := env.agent.Exited(); exited {
 		t.Fatalf("agent exited with %d", code)
+	}
+	if exited, code := env.srv.proc.Exited(); exited {
+		t.Fatalf("server exited with %d", code)
 	}
 	// Still shipping files.
 	appendFile(t, plain, "still shipping")
