@@ -60,6 +60,8 @@ type Agent struct {
 	tasksWake   chan struct{} // capacity 1: task assignments changed
 	// convergeWake (capacity 1): the catalog or a converge request changed.
 	convergeWake chan struct{}
+	// logInputsWake (capacity 1): the node's LogInputs changed.
+	logInputsWake chan struct{}
 }
 
 // New checks cfg and returns an Agent ready to Run.
@@ -91,7 +93,7 @@ func New(cfg Config) (*Agent, error) {
 	cfg.Logger = slog.New(self.Handler(cfg.Logger.Handler()))
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), helloOnce: make(chan struct{}), self: self,
 		assignments: map[string]json.RawMessage{}, checksWake: make(chan struct{}, 1),
-		tasksWake: make(chan struct{}, 1), convergeWake: make(chan struct{}, 1)}
+		tasksWake: make(chan struct{}, 1), convergeWake: make(chan struct{}, 1), logInputsWake: make(chan struct{}, 1)}
 	a.interval.Store(int64(5 * time.Second))
 	return a, nil
 }
@@ -482,6 +484,7 @@ func (a *Agent) watch(ctx context.Context) error {
 		a.wakeChecks(as, snapshot)
 		a.wakeTasks(as, snapshot)
 		a.wakeConverge(as, snapshot)
+		wakeOn(a.logInputsWake, as, snapshot, func(k string) bool { return strings.HasPrefix(k, logInputAssignPrefix) })
 		if as.Rev > a.rev && !snapshot {
 			a.rev = as.Rev
 		}
@@ -491,6 +494,19 @@ func (a *Agent) watch(ctx context.Context) error {
 		return err
 	}
 	return errors.New("watch stream closed")
+}
+
+// wakeOn wakes a loop through ch (capacity 1) when as concerns it: a
+// change of a key match accepts, after the snapshot; or the snapshot's end
+// (its "sync"), which wakes every loop once.
+func wakeOn(ch chan struct{}, as api.Assignment, snapshot bool, match func(key string) bool) {
+	if as.Type != "sync" && (snapshot || !match(as.Key)) {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // Assignments returns a copy of what the node holds now.

@@ -126,18 +126,12 @@ func (a *Agent) followChecks(ctx context.Context, s *check.Scheduler, b *resultB
 // wakeChecks tells the check loop that the check assignments may have
 // changed. The watch calls it with a.mu held, after applying as.
 func (a *Agent) wakeChecks(as api.Assignment, snapshot bool) {
-	switch {
-	case as.Type == "sync":
+	if as.Type == "sync" {
 		a.synced = true
-	case snapshot:
-		return // the sync at the end of the snapshot wakes it once
-	case !strings.HasPrefix(as.Key, checkKeyPrefix) && !strings.HasPrefix(as.Key, checkRunKeyPrefix):
-		return
 	}
-	select {
-	case a.checksWake <- struct{}{}:
-	default:
-	}
+	wakeOn(a.checksWake, as, snapshot, func(k string) bool {
+		return strings.HasPrefix(k, checkKeyPrefix) || strings.HasPrefix(k, checkRunKeyPrefix)
+	})
 }
 
 // checkState is what the check loop remembers between assignment changes:

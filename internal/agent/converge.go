@@ -79,17 +79,9 @@ func (a *Agent) convergeAssignments() (catalog, run json.RawMessage, synced bool
 // changed. The watch calls it with a.mu held, after applying as (and after
 // wakeChecks, which marks the sync).
 func (a *Agent) wakeConverge(as api.Assignment, snapshot bool) {
-	switch {
-	case as.Type == "sync":
-	case snapshot:
-		return
-	case as.Key != api.CatalogAssignKey && as.Key != api.ConvergeRunAssignKey:
-		return
-	}
-	select {
-	case a.convergeWake <- struct{}{}:
-	default:
-	}
+	wakeOn(a.convergeWake, as, snapshot, func(k string) bool {
+		return k == api.CatalogAssignKey || k == api.ConvergeRunAssignKey
+	})
 }
 
 // fetchSecrets asks the server for the values of the secrets the catalog

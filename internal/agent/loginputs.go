@@ -72,7 +72,7 @@ func (a *Agent) logInputsLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(2 * time.Second):
+		case <-a.logInputsWake:
 		}
 	}
 }

@@ -179,15 +179,5 @@ func (a *Agent) tasksLoop(ctx context.Context) error {
 // changed. The watch calls it with a.mu held, after applying as (and after
 // wakeChecks, which marks the sync).
 func (a *Agent) wakeTasks(as api.Assignment, snapshot bool) {
-	switch {
-	case as.Type == "sync":
-	case snapshot:
-		return
-	case !strings.HasPrefix(as.Key, taskKeyPrefix):
-		return
-	}
-	select {
-	case a.tasksWake <- struct{}{}:
-	default:
-	}
+	wakeOn(a.tasksWake, as, snapshot, func(k string) bool { return strings.HasPrefix(k, taskKeyPrefix) })
 }
