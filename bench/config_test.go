@@ -107,10 +107,12 @@ func BenchmarkCatalog2000Agents(b *testing.B) {
 	mc := metricsClient(b, s)
 	m0 := mc.values(ctx)
 	stopProfile := profile(b, s.Proc, "role change to every catalog")
+	self0, _ := cpuTime(os.Getpid())
 	took, lat, err := applyAndWait(ctx, b, s, cf, "gen-2", withNodes, true)
 	stopProfile()
 	mcancel()
 	u := <-srvUse
+	self1, _ := cpuTime(os.Getpid())
 	m1 := mc.values(ctx)
 	if useErr != nil {
 		b.Logf("measuring the server: %v", useErr)
@@ -132,8 +134,11 @@ func BenchmarkCatalog2000Agents(b *testing.B) {
 		d.N, took.Round(time.Millisecond), configTarget, d, cf.prog)
 	b.Logf("catalogs: mean %d bytes, %d nodes listed (BENCH_CONFIG_NODES=%v), %d distinct hashes; %d catalog puts and %d deletes seen, %d bad",
 		size, maxNodes, withNodes, distinct, cf.puts.Load(), cf.dels.Load(), cf.bad.Load())
-	b.Logf("server over %s: CPU %.0f%% of a core (%s), RSS max %.0f MB (sampled every second), peak (VmHWM, joins included) %.0f MB; machine %.0f%% of a core busy",
-		u.Wall.Round(time.Millisecond), u.CPUPercent(), u.CPU.Round(time.Millisecond), mb(u.RSSMax), mb(u.HWM), u.MachineBusy)
+	b.Logf("server over %s: CPU %.0f%% of a core (%s), RSS max %.0f MB (sampled every second), peak (VmHWM, joins included) %.0f MB",
+		u.Wall.Round(time.Millisecond), u.CPUPercent(), u.CPU.Round(time.Millisecond), mb(u.RSSMax), mb(u.HWM))
+	b.Logf("machine: %.0f%% of a core busy: server %.0f%%, simulated agents (this process) %.0f%%, other processes %.0f%%",
+		u.MachineBusy, u.CPUPercent(), 100*(self1-self0).Seconds()/u.Wall.Seconds(),
+		u.MachineBusy-u.CPUPercent()-100*(self1-self0).Seconds()/u.Wall.Seconds())
 	b.Logf("server during the change: %s", etcdCosts(m0, m1))
 	b.Logf("agents: %d watch reconnects, %d heartbeats failed", cf.watchEnds.Load(), cf.hbErr.Load())
 	b.Logf("server log: %s", logSummary(s.LogPath, 5))
