@@ -716,7 +716,7 @@ func grepSecretFiles(t *testing.T, secret, dir string) {
 // of the server's or agent's data dirs (secrets are encrypted at rest),
 // even when a failing command prints the file.
 func TestConfigSecrets(t *testing.T) {
-	srv := StartServer(t, ServerOptions{})
+	srv := StartServer(t, ServerOptions{Args: []string{"--log-level", "debug"}})
 	admin := srv.Admin(t)
 	ctx := testCtx(t)
 	reports := newReportWaiter(t, srv)
