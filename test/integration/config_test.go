@@ -432,38 +432,6 @@ resources:
 	}
 }
 
-// initScript is a sysv init script for a test daemon (a shell loop that
-// first copies its config to run/itd.seen) keeping its pid file and a log
-// of what it was told under the root %q.
-const initScript = `#!/bin/sh
-ROOT=%q
-PIDFILE="$ROOT/run/itd.pid"
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-case "$1" in
-start)
-	running && exit 0
-	echo start >> "$ROOT/itd.log"
-	mkdir -p "$ROOT/run"
-	sh -c 'cp "$1/etc/itd.conf" "$1/run/itd.seen"; while :; do sleep 1; done' itd "$ROOT" </dev/null >/dev/null 2>&1 &
-	echo $! > "$PIDFILE"
-	;;
-stop)
-	if running; then kill "$(cat "$PIDFILE")"; fi
-	rm -f "$PIDFILE"
-	echo stop >> "$ROOT/itd.log"
-	;;
-restart)
-	"$0" stop && "$0" start
-	;;
-status)
-	running || exit 3
-	;;
-*)
-	exit 2
-	;;
-esac
-`
-
 // alive reports whether process pid exists and is not a zombie.
 func alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
@@ -488,7 +456,14 @@ func TestConfigService(t *testing.T) {
 	reports := newReportWaiter(t, srv)
 	root := t.TempDir()
 	repo := t.TempDir()
-	writeFile(t, filepath.Join(repo, "itd.init"), fmt.Sprintf(initScript, root), 0o644)
+	// A sysv init script of a test daemon (a shell loop that first copies
+	// its config to run/itd.seen) keeping its pid file and a log of what
+	// it was told under the root it is installed in.
+	script, err := os.ReadFile("testdata/config/itd.init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(repo, "itd.init"), string(script), 0o644)
 	role := func(port int, running bool) {
 		writeFile(t, filepath.Join(repo, "role.yaml"), fmt.Sprintf(`kind: Role
 name: itd
