@@ -6,6 +6,7 @@ package converge
 // assignment.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,8 +40,10 @@ type Catalogs struct {
 	roles  map[string]*preparedRole
 	byName map[string]NodeInfo
 	nodes  []api.CatalogNode // every node, by name
-	// nodesDigest identifies nodes (the hash covers it instead of
-	// marshalling the list again for every node).
+	// nodesJSON is nodes marshalled, nodesDigest its sha256: the hash
+	// covers the digest and Marshal splices the JSON in, instead of
+	// marshalling the list again for every node.
+	nodesJSON   []byte
 	nodesDigest string
 	selectors   []api.NodeRolesSpec // NodeRoles with a selector, by name
 	perNode     map[string][]api.NodeRolesSpec
@@ -86,8 +89,8 @@ func NewCatalogs(in CatalogInput) *Catalogs {
 		c.nodes = append(c.nodes, api.CatalogNode{Name: ni.Name, Hostname: ni.Hostname, PrivateIP: ni.PrivateIP,
 			Aliases: ni.Aliases, Labels: ni.Labels})
 	}
-	b, _ := json.Marshal(c.nodes)
-	sum := sha256.Sum256(b)
+	c.nodesJSON, _ = json.Marshal(c.nodes)
+	sum := sha256.Sum256(c.nodesJSON)
 	c.nodesDigest = hex.EncodeToString(sum[:])
 	for _, nr := range in.NodeRoles {
 		nr.DefaultName()
@@ -252,6 +255,29 @@ func (c *Catalogs) Build(node string) (cat api.Catalog, view api.NodeRolesView, 
 	cat.Hash = catalogHash(cat, nodesDigest)
 	view.CatalogHash = cat.Hash
 	return cat, view, true
+}
+
+// Marshal returns the JSON of a catalog Build returned, as json.Marshal
+// would, with the nodes list (when present) marshalled once for all
+// catalogs.
+func (c *Catalogs) Marshal(cat api.Catalog) ([]byte, error) {
+	if cat.Nodes == nil {
+		return json.Marshal(cat)
+	}
+	cat.Nodes = nil
+	b, err := json.Marshal(cat)
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndex(b, []byte(`,"hash":`)) // the last field
+	if i < 0 {
+		return nil, fmt.Errorf("marshal catalog of %s: no hash", cat.Node)
+	}
+	out := make([]byte, 0, len(b)+len(c.nodesJSON)+10)
+	out = append(out, b[:i]...)
+	out = append(out, `,"nodes":`...)
+	out = append(out, c.nodesJSON...)
+	return append(out, b[i:]...), nil
 }
 
 // CatalogHash returns the Hash of a catalog (its Hash field aside): a

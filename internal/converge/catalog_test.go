@@ -269,6 +269,25 @@ func TestBuildCatalogErrors(t *testing.T) {
 	}
 }
 
+// TestCatalogsMarshal: Marshal is json.Marshal, with or without nodes.
+func TestCatalogsMarshal(t *testing.T) {
+	c := NewCatalogs(catalogFixture(t))
+	for _, node := range []string{"n1", "n2"} {
+		cat, _, _ := c.Build(node)
+		if node == "n2" {
+			in := catalogFixture(t)
+			in.NodeRoles = []api.NodeRolesSpec{{Name: "x", Node: "n2", Roles: []string{"base"}}}
+			c = NewCatalogs(in)
+			cat, _, _ = c.Build(node)
+		}
+		want, _ := json.Marshal(cat)
+		got, err := c.Marshal(cat)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Marshal(%s) = %s, %v\nwant %s", node, got, err, want)
+		}
+	}
+}
+
 // TestCatalogHash: the hash does not depend on map order, and every input
 // that goes into the catalog changes it.
 func TestCatalogHash(t *testing.T) {

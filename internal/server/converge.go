@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/api"
@@ -43,6 +44,12 @@ const (
 	// catalogLoads bounds the parallel reads of nodes' catalogs when this
 	// server starts leading.
 	catalogLoads = 16
+	// catalogTxnBytes bounds the catalogs written in one etcd transaction
+	// (the embedded etcd takes requests up to 4 MiB); catalogTxns of them
+	// are committed at once.
+	catalogTxnBytes = 2 << 20
+	catalogTxnOps   = 1000 // etcd's --max-txn-ops is 1024 here
+	catalogTxns     = 4
 )
 
 // configSvc is the server's configuration management, built by
@@ -215,7 +222,8 @@ func (s *Server) catalogLoop(ctx context.Context) error {
 
 // writeCatalogs puts the catalog of every node whose hash changed and
 // removes the catalog of nodes that hold no role any more, in parallel
-// transactions.
+// transactions of at most catalogTxnBytes (a catalog larger than etcd's
+// request limit fails the write and is logged by the loop).
 func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 	c := s.config
 	names := make([]string, 0, len(st.records))
@@ -237,7 +245,9 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 	if err := s.loadWrittenCatalogs(ctx, unknown, st.records); err != nil {
 		return err
 	}
-	var groups [][]store.Op
+	var chunks [][]clientv3.Op // each under catalogTxnBytes: one etcd transaction
+	var cur []clientv3.Op
+	size := 0
 	wrote := map[string]string{}
 	puts, dels := 0, 0
 	for _, name := range names {
@@ -246,19 +256,41 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 		if c.written[name].hash == cat.Hash { // "" == "" when it holds none
 			continue
 		}
+		op, n := clientv3.OpDelete(k), len(k)
 		if ok {
-			groups = append(groups, []store.Op{store.Put(k, cat)})
+			b, err := st.cats.Marshal(cat)
+			if err != nil {
+				return err
+			}
+			op, n = clientv3.OpPut(k, string(b)), len(k)+len(b)
 			puts++
 		} else {
-			groups = append(groups, []store.Op{store.Del(k)})
 			dels++
 		}
+		if len(cur) > 0 && (size+n > catalogTxnBytes || len(cur) >= catalogTxnOps) {
+			chunks, cur, size = append(chunks, cur), nil, 0
+		}
+		cur = append(cur, op)
+		size += n
 		wrote[name] = cat.Hash
 	}
-	if len(groups) == 0 {
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	if len(chunks) == 0 {
 		return nil
 	}
-	if _, err := s.store.Batch(ctx, groups); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(catalogTxns)
+	for _, ops := range chunks {
+		g.Go(func() error {
+			if _, err := s.store.Client().Txn(gctx).Then(ops...).Commit(); err != nil {
+				return fmt.Errorf("write %d node catalogs: %w", len(ops), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		// What was written is read again next time.
 		for name := range wrote {
 			delete(c.written, name)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"corral/internal/api"
 	"corral/internal/monitor/event"
 	"corral/internal/store"
@@ -24,12 +27,12 @@ import (
 // on loopback) in a temporary directory.
 type testServer struct {
 	*Server
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }
 
-func startTestServer(t *testing.T) *testServer {
+func startTestServer(t testing.TB) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	srv, err := New(Config{
@@ -45,8 +48,13 @@ func startTestServer(t *testing.T) *testServer {
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("server still stopping 30s after its context ended")
 		}
 	})
 	select {
@@ -123,7 +131,7 @@ func (ts *testServer) catalog(node string) (api.Catalog, bool) {
 }
 
 // waitFor polls cond for up to 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -352,4 +360,73 @@ func TestConvergeServer(t *testing.T) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// BenchmarkCatalogFanout measures how long after a role change the
+// catalogs of every node are all written (the leader's debounce, build and
+// parallel writes): 2,000 nodes holding a role of 20 files, and 500 nodes
+// holding one with a hosts resource too (every catalog lists every node).
+func BenchmarkCatalogFanout(b *testing.B) {
+	b.Run("files-2000", func(b *testing.B) { benchFanout(b, 2000, false) })
+	b.Run("hosts-500", func(b *testing.B) { benchFanout(b, 500, true) })
+}
+
+func benchFanout(b *testing.B, nodes int, hosts bool) {
+	ts := startTestServer(b)
+	ctx := context.Background()
+	var groups [][]store.Op
+	now := time.Now().UTC()
+	for i := range nodes {
+		name := fmt.Sprintf("node-%04d", i)
+		groups = append(groups, []store.Op{store.Put(store.NodeKey(name), store.NodeRecord{Name: name,
+			AgentLabels: map[string]string{"role": "web"}, Facts: api.Facts{Hostname: name, PrivateIP: fmt.Sprintf("10.0.%d.%d", i/250, i%250)}, JoinedAt: now})})
+	}
+	if _, err := ts.store.Batch(ctx, groups); err != nil {
+		b.Fatal(err)
+	}
+	var res []any
+	for i := range 20 {
+		res = append(res, map[string]any{"file": map[string]any{"path": fmt.Sprintf("/etc/f%d", i), "content": "x\n"}})
+	}
+	if hosts {
+		res = append(res, map[string]any{"hosts": map[string]any{}})
+	}
+	roleDoc := func(v int) api.Document {
+		return doc(map[string]any{"kind": "Role", "name": "base", "attributes": map[string]any{"v": v}, "resources": res})
+	}
+	nr := doc(map[string]any{"kind": "NodeRoles", "selector": map[string]any{"role": "web"}, "roles": []any{"base"}})
+	prefix := store.Prefix + "assign/"
+	fresh := func(rev int64) int {
+		resp, err := ts.store.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, kv := range resp.Kvs {
+			if strings.HasSuffix(string(kv.Key), "/"+api.CatalogAssignKey) && kv.ModRevision > rev {
+				n++
+			}
+		}
+		return n
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		docs := []api.Document{roleDoc(i)}
+		if i == 0 {
+			docs = append(docs, nr)
+		}
+		if code, body := ts.do("POST", "/api/v1/apply", api.ApplyRequest{Documents: docs}, nil); code != http.StatusOK {
+			b.Fatalf("apply = %d %s", code, body)
+		}
+		resp, err := ts.store.Client().Get(ctx, "x")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rev := resp.Header.Revision
+		start := time.Now()
+		waitFor(b, "every catalog", func() bool { return fresh(rev) == nodes })
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-all-catalogs")
 }
