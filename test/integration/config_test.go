@@ -82,7 +82,7 @@ func (a *configAgent) waitFile(t *testing.T, p, want string) {
 	})
 }
 
-func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+func writeConfigFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -102,8 +102,8 @@ func applyDir(t *testing.T, srv *Server, dir string) string {
 	return out
 }
 
-// cli runs the corral CLI as admin against srv.
-func cli(t *testing.T, srv *Server, args ...string) (string, string, int) {
+// adminCLI runs the corral CLI as admin against srv.
+func adminCLI(t *testing.T, srv *Server, args ...string) (string, string, int) {
 	t.Helper()
 	return RunCLI(t, CLIEnv{Home: srv.Home}, append(args, srv.CLIFlags(srv.AdminToken())...)...)
 }
@@ -177,9 +177,9 @@ func (w *reportWaiter) wait(node string, since time.Time, ok func(api.ConvergeRe
 // notification is "action type[name]".
 type statuses map[string]api.ResourceStatus
 
-// run accepts a report of a run (dry or not, with trigger unless "") that
+// runReport accepts a report of a run (dry or not, with trigger unless "") that
 // did not fail and whose resources have the statuses of want.
-func run(dry bool, trigger string, want statuses) func(api.ConvergeReport) error {
+func runReport(dry bool, trigger string, want statuses) func(api.ConvergeReport) error {
 	return func(r api.ConvergeReport) error {
 		if r.DryRun != dry || (trigger != "" && r.Trigger != trigger) {
 			return fmt.Errorf("dry run %v, trigger %q; want %v, %q", r.DryRun, r.Trigger, dry, trigger)
@@ -207,8 +207,8 @@ func hasStatuses(r api.ConvergeReport, want statuses) error {
 	return nil
 }
 
-// result returns the resource typ[name] of a report.
-func result(t *testing.T, r api.ConvergeReport, typ, name string) api.ResourceResult {
+// reportResource returns the resource typ[name] of a report.
+func reportResource(t *testing.T, r api.ConvergeReport, typ, name string) api.ResourceResult {
 	t.Helper()
 	for _, rr := range r.Resources {
 		if rr.Type == typ && rr.Name == name {
@@ -258,7 +258,7 @@ roles: [hosts]
 	agents := map[string]*configAgent{}
 	for _, name := range names {
 		root := t.TempDir()
-		writeFile(t, filepath.Join(root, "etc/hosts"), head, 0o644)
+		writeConfigFile(t, filepath.Join(root, "etc/hosts"), head, 0o644)
 		agents[name] = startConfigAgent(t, srv, name, root, "cfg=hosts", "aliases="+name+"-alias")
 	}
 	var nodes []api.Node
@@ -280,7 +280,7 @@ roles: [hosts]
 	agents["hosts-3"].Kill()
 	srv.WaitNodeStatus(t, "hosts-3", api.NodeDown, 30*time.Second)
 	removed := time.Now()
-	if out, errOut, code := cli(t, srv, "node", "rm", "hosts-3"); code != 0 {
+	if out, errOut, code := adminCLI(t, srv, "node", "rm", "hosts-3"); code != 0 {
 		t.Fatalf("corral node rm hosts-3: exit %d\n%s%s", code, out, errOut)
 	}
 	two := head + hostsBlock(nodes[:2])
@@ -297,9 +297,9 @@ roles: [hosts]
 			if i == 0 {
 				want = api.StatusChanged
 			}
-			if r.DryRun || r.Failed() || result(t, r, "hosts", "/etc/hosts").Status != want {
+			if r.DryRun || r.Failed() || reportResource(t, r, "hosts", "/etc/hosts").Status != want {
 				t.Errorf("%s: run %d since the removal (%s, trigger %s): hosts %s, want %s; error %q",
-					name, i, r.ID, r.Trigger, result(t, r, "hosts", "/etc/hosts").Status, want, r.Error)
+					name, i, r.ID, r.Trigger, reportResource(t, r, "hosts", "/etc/hosts").Status, want, r.Error)
 			}
 		}
 	}
@@ -313,9 +313,9 @@ roles: [hosts]
 func buildDeb(t *testing.T, dir, name, version string) string {
 	t.Helper()
 	tree := filepath.Join(dir, name)
-	writeFile(t, filepath.Join(tree, "DEBIAN/control"), fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\n"+
+	writeConfigFile(t, filepath.Join(tree, "DEBIAN/control"), fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\n"+
 		"Maintainer: Corral tests <tests@example.com>\nDescription: corral integration test package\n", name, version), 0o644)
-	writeFile(t, filepath.Join(tree, "usr/share", name, "version"), version+"\n", 0o644)
+	writeConfigFile(t, filepath.Join(tree, "usr/share", name, "version"), version+"\n", 0o644)
 	deb := filepath.Join(dir, name+"_"+version+"_all.deb")
 	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", tree, deb).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb --build: %v\n%s", err, out)
@@ -385,7 +385,7 @@ resources:
 	start := time.Now()
 	applyYAML(t, srv, role("present"))
 	a := startConfigAgent(t, srv, "machine-1", "/")
-	reports.wait(a.Name, start, run(false, "", want))
+	reports.wait(a.Name, start, runReport(false, "", want))
 	u, err := user.Lookup(usr)
 	if err != nil {
 		t.Fatalf("user %s: %v", usr, err)
@@ -415,7 +415,7 @@ resources:
 
 	start = time.Now()
 	applyYAML(t, srv, role("absent"))
-	reports.wait(a.Name, start, run(false, "change", want))
+	reports.wait(a.Name, start, runReport(false, "change", want))
 	if _, err := user.Lookup(usr); err == nil {
 		t.Errorf("user %s still exists", usr)
 	}
@@ -432,8 +432,8 @@ resources:
 	}
 }
 
-// alive reports whether process pid exists and is not a zombie.
-func alive(pid int) bool {
+// procAlive reports whether process pid exists and is not a zombie.
+func procAlive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
@@ -463,9 +463,9 @@ func TestConfigService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(repo, "itd.init"), string(script), 0o644)
+	writeConfigFile(t, filepath.Join(repo, "itd.init"), string(script), 0o644)
 	role := func(port int, running bool) {
-		writeFile(t, filepath.Join(repo, "role.yaml"), fmt.Sprintf(`kind: Role
+		writeConfigFile(t, filepath.Join(repo, "role.yaml"), fmt.Sprintf(`kind: Role
 name: itd
 attributes: {port: %d}
 resources:
@@ -493,10 +493,10 @@ roles: [itd]
 	start := time.Now()
 	role(80, true)
 	a := startConfigAgent(t, srv, "svc-1", root)
-	reports.wait(a.Name, start, run(false, "", statuses{"file[/etc/init.d/itd]": api.StatusChanged,
+	reports.wait(a.Name, start, runReport(false, "", statuses{"file[/etc/init.d/itd]": api.StatusChanged,
 		"template[/etc/itd.conf]": api.StatusChanged, "service[itd]": api.StatusChanged}))
 	first := pid()
-	if !alive(first) {
+	if !procAlive(first) {
 		t.Fatalf("the daemon is not running after the first converge (pid %d); log %q", first, a.read("/itd.log"))
 	}
 	a.waitFile(t, "/run/itd.seen", "port = 80\n")
@@ -509,16 +509,16 @@ roles: [itd]
 	// A template change notifies a restart: a new daemon reads the new file.
 	start = time.Now()
 	role(8080, true)
-	r := reports.wait(a.Name, start, run(false, "change", statuses{"template[/etc/itd.conf]": api.StatusChanged,
+	r := reports.wait(a.Name, start, runReport(false, "change", statuses{"template[/etc/itd.conf]": api.StatusChanged,
 		"service[itd]": api.StatusUpToDate, "restart service[itd]": api.StatusChanged}))
 	if len(r.Notifications) != 1 {
 		t.Errorf("notifications: %+v, want one restart", r.Notifications)
 	}
 	second := pid()
-	if second == first || !alive(second) {
-		t.Errorf("after the restart the daemon is pid %d (alive %v), before %d", second, alive(second), first)
+	if second == first || !procAlive(second) {
+		t.Errorf("after the restart the daemon is pid %d (alive %v), before %d", second, procAlive(second), first)
 	}
-	if alive(first) {
+	if procAlive(first) {
 		t.Errorf("the old daemon %d still runs", first)
 	}
 	a.waitFile(t, "/run/itd.seen", "port = 8080\n")
@@ -529,10 +529,10 @@ roles: [itd]
 	// running: false stops it.
 	start = time.Now()
 	role(8080, false)
-	reports.wait(a.Name, start, run(false, "change", statuses{"template[/etc/itd.conf]": api.StatusUpToDate,
+	reports.wait(a.Name, start, runReport(false, "change", statuses{"template[/etc/itd.conf]": api.StatusUpToDate,
 		"service[itd]": api.StatusChanged}))
-	if alive(second) || pid() != 0 {
-		t.Errorf("after running: false the daemon %d is alive %v, pid file %d", second, alive(second), pid())
+	if procAlive(second) || pid() != 0 {
+		t.Errorf("after running: false the daemon %d is alive %v, pid file %d", second, procAlive(second), pid())
 	}
 	if log := a.read("/itd.log"); !strings.HasSuffix(log, "stop\n") {
 		t.Errorf("init script log %q, want it to end with a stop", log)
@@ -548,9 +548,9 @@ func TestConfigTemplateError(t *testing.T) {
 	admin := srv.Admin(t)
 	reports := newReportWaiter(t, srv)
 	repo := t.TempDir()
-	writeFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\nb = 2\nc = {{ .Attributes.missing }}\n", 0o644)
+	writeConfigFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\nb = 2\nc = {{ .Attributes.missing }}\n", 0o644)
 	role := func(attrs string) {
-		writeFile(t, filepath.Join(repo, "app.yaml"), `kind: Role
+		writeConfigFile(t, filepath.Join(repo, "app.yaml"), `kind: Role
 name: app
 attributes: `+attrs+`
 resources:
@@ -575,7 +575,7 @@ roles: [app]
 		return hasStatuses(r, statuses{"file[/etc/app/first.conf]": api.StatusChanged,
 			"template[/etc/app/app.conf]": api.StatusFailed, "file[/etc/app/last.conf]": api.StatusSkipped})
 	})
-	failed := result(t, r, "template", "/etc/app/app.conf")
+	failed := reportResource(t, r, "template", "/etc/app/app.conf")
 	if !strings.Contains(failed.Error, "app.conf.tmpl:3") || !strings.Contains(failed.Error, "missing") {
 		t.Errorf("template error %q does not name app.conf.tmpl:3 and the missing key", failed.Error)
 	}
@@ -590,11 +590,11 @@ roles: [app]
 			t.Errorf("%s exists after the failed run (%v)", p, err)
 		}
 	}
-	out, _, code := cli(t, srv, "report", "ls", "--node", a.Name, "--failed")
+	out, _, code := adminCLI(t, srv, "report", "ls", "--node", a.Name, "--failed")
 	if code != 0 || !strings.Contains(out, r.ID) {
 		t.Errorf("report ls --failed: exit %d, no %s:\n%s", code, r.ID, out)
 	}
-	out, _, code = cli(t, srv, "report", "show", r.ID)
+	out, _, code = adminCLI(t, srv, "report", "show", r.ID)
 	for _, want := range []string{"failed", "template[/etc/app/app.conf]", "app.conf.tmpl:3", "skipped", "file[/etc/app/last.conf]"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("report show %s: exit %d, no %q:\n%s", r.ID, code, want, out)
@@ -604,7 +604,7 @@ roles: [app]
 	if !strings.Contains(ev.Output, "app.conf.tmpl:3") {
 		t.Errorf("converge event output %q does not name the template's line", ev.Output)
 	}
-	out, _, code = cli(t, srv, "event", "ls", "--node", a.Name)
+	out, _, code = adminCLI(t, srv, "event", "ls", "--node", a.Name)
 	if code != 0 || !strings.Contains(out, "converge") {
 		t.Errorf("event ls --node %s: exit %d, no converge event:\n%s", a.Name, code, out)
 	}
@@ -612,7 +612,7 @@ roles: [app]
 	// With the attribute the template works; the good run resolves the event.
 	start = time.Now()
 	role("{missing: fixed}")
-	reports.wait(a.Name, start, run(false, "change", statuses{"file[/etc/app/first.conf]": api.StatusUpToDate,
+	reports.wait(a.Name, start, runReport(false, "change", statuses{"file[/etc/app/first.conf]": api.StatusUpToDate,
 		"template[/etc/app/app.conf]": api.StatusChanged, "file[/etc/app/last.conf]": api.StatusChanged}))
 	if got := a.read("/etc/app/app.conf"); got != "a = 1\nb = 2\nc = fixed\n" {
 		t.Errorf("app.conf = %q", got)
@@ -620,8 +620,8 @@ roles: [app]
 	waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusOK))
 
 	// A template that does not parse is refused at apply, naming its line.
-	writeFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\n{{ if }}\n", 0o644)
-	out, errOut, code := cli(t, srv, "apply", "-f", repo)
+	writeConfigFile(t, filepath.Join(repo, "app.conf.tmpl"), "a = 1\n{{ if }}\n", 0o644)
+	out, errOut, code := adminCLI(t, srv, "apply", "-f", repo)
 	if code == 0 || !strings.Contains(errOut, "app.conf.tmpl:2") {
 		t.Errorf("apply of a template that does not parse: exit %d, stderr does not name app.conf.tmpl:2:\n%s%s", code, out, errOut)
 	}
@@ -699,13 +699,13 @@ func TestConfigSecrets(t *testing.T) {
 	rand.Read(rnd[:])
 	secret := "s3cret-" + hex.EncodeToString(rnd[:])
 	root, repo := t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(repo, "db.conf.tmpl"), "user = app\npassword = {{ secret \"db-password\" }}\n", 0o644)
+	writeConfigFile(t, filepath.Join(repo, "db.conf.tmpl"), "user = app\npassword = {{ secret \"db-password\" }}\n", 0o644)
 	role := func(leak bool) {
 		extra := ""
 		if leak {
 			extra = fmt.Sprintf("  - exec: {name: leak, command: 'cat %s/etc/app/db.conf; exit 3'}\n", root)
 		}
-		writeFile(t, filepath.Join(repo, "app.yaml"), `kind: Secret
+		writeConfigFile(t, filepath.Join(repo, "app.yaml"), `kind: Secret
 name: db-password
 value: `+secret+`
 ---
@@ -728,7 +728,7 @@ roles: [app]
 	start := time.Now()
 	role(false)
 	a := startConfigAgent(t, srv, "sec-1", root)
-	reports.wait(a.Name, start, run(false, "", statuses{"template[/etc/app/db.conf]": api.StatusChanged}))
+	reports.wait(a.Name, start, runReport(false, "", statuses{"template[/etc/app/db.conf]": api.StatusChanged}))
 	const file = "/etc/app/db.conf"
 	if got, want := a.read(file), "user = app\npassword = "+secret+"\n"; got != want {
 		t.Fatalf("%s = %q, want %q", file, got, want)
@@ -736,8 +736,8 @@ roles: [app]
 	texts := map[string]string{}
 
 	// A dry run shows the change of a hand-edited file, redacted.
-	writeFile(t, a.path(file), "user = app\npassword = old\n", 0o600)
-	out, errOut, code := cli(t, srv, "converge", "--dry-run", "--node", a.Name)
+	writeConfigFile(t, a.path(file), "user = app\npassword = old\n", 0o600)
+	out, errOut, code := adminCLI(t, srv, "converge", "--dry-run", "--node", a.Name)
 	if code != 0 || !strings.Contains(out, file) || !strings.Contains(out, "dry run") {
 		t.Errorf("converge --dry-run: exit %d, does not show %s:\n%s%s", code, file, out, errOut)
 	}
@@ -745,7 +745,7 @@ roles: [app]
 	if got := a.read(file); got != "user = app\npassword = old\n" {
 		t.Errorf("the dry run changed %s: %q", file, got)
 	}
-	out, errOut, code = cli(t, srv, "converge", "--now", "--node", a.Name)
+	out, errOut, code = adminCLI(t, srv, "converge", "--now", "--node", a.Name)
 	if code != 0 {
 		t.Errorf("converge --now: exit %d\n%s%s", code, out, errOut)
 	}
@@ -762,7 +762,7 @@ roles: [app]
 		}
 		return hasStatuses(r, statuses{"exec[leak]": api.StatusFailed})
 	})
-	if e := result(t, r, "exec", "leak").Error; !strings.Contains(e, api.Redacted) {
+	if e := reportResource(t, r, "exec", "leak").Error; !strings.Contains(e, api.Redacted) {
 		t.Errorf("the failed command's error %q does not show its output redacted", e)
 	}
 	ev := waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusCritical))
@@ -792,7 +792,7 @@ roles: [app]
 	for _, args := range [][]string{{"report", "ls", "--node", a.Name}, {"report", "ls"}, {"event", "ls"},
 		{"event", "show", a.Name, "converge"}, {"node", "roles", a.Name}, {"get", "secret"}, {"get", "secret", "db-password"},
 		{"get", "role", "app"}, {"role", "history", "app"}} {
-		out, errOut, _ := cli(t, srv, args...)
+		out, errOut, _ := adminCLI(t, srv, args...)
 		texts["corral "+strings.Join(args, " ")] = out + errOut
 	}
 	paths := []string{"/api/v1/reports", "/api/v1/reports?node=" + a.Name, "/api/v1/resources/Secret", "/api/v1/resources/Secret/db-password",
@@ -801,7 +801,7 @@ roles: [app]
 		"/api/v1/nodes/" + a.Name, "/api/v1/events", "/api/v1/audit"}
 	for _, r := range all {
 		paths = append(paths, "/api/v1/reports/"+r.ID)
-		out, errOut, _ := cli(t, srv, "report", "show", r.ID, "-v")
+		out, errOut, _ := adminCLI(t, srv, "report", "show", r.ID, "-v")
 		texts["corral report show -v "+r.ID] = out + errOut
 	}
 	for _, p := range paths {
@@ -818,7 +818,7 @@ roles: [app]
 	// The good run resolves the event.
 	start = time.Now()
 	role(false)
-	reports.wait(a.Name, start, run(false, "change", nil))
+	reports.wait(a.Name, start, runReport(false, "change", nil))
 	waitEvent(t, admin, a.Name, "converge", convergeTimeout, hasStatus(api.StatusOK))
 
 	texts["server stdout"], texts["server stderr"] = srv.proc.Stdout(), srv.proc.Stderr()
@@ -853,26 +853,26 @@ roles: [drift]
 `)
 	a := startConfigAgent(t, srv, "drift-1", "", "cfg=drift")
 	const repaired, reported, ignored = "/etc/drift/repaired.conf", "/etc/drift/reported.conf", "/etc/drift/ignored.conf"
-	reports.wait(a.Name, start, run(false, "", statuses{"file[" + repaired + "]": api.StatusChanged,
+	reports.wait(a.Name, start, runReport(false, "", statuses{"file[" + repaired + "]": api.StatusChanged,
 		"file[" + reported + "]": api.StatusChanged, "file[" + ignored + "]": api.StatusChanged}))
 
 	edited := time.Now()
-	writeFile(t, a.path(repaired), "hand edit\n", 0o644)
+	writeConfigFile(t, a.path(repaired), "hand edit\n", 0o644)
 	a.waitFile(t, repaired, "repaired\n")
-	reports.wait(a.Name, edited, run(false, "drift", statuses{"file[" + repaired + "]": api.StatusChanged}))
+	reports.wait(a.Name, edited, runReport(false, "drift", statuses{"file[" + repaired + "]": api.StatusChanged}))
 
 	edited = time.Now()
-	writeFile(t, a.path(reported), "hand edit\n", 0o644)
-	r := reports.wait(a.Name, edited, run(true, "drift", statuses{"file[" + reported + "]": api.StatusChanged}))
-	if d := result(t, r, "file", reported).Diff; !strings.Contains(d, "-hand edit") || !strings.Contains(d, "+reported") {
+	writeConfigFile(t, a.path(reported), "hand edit\n", 0o644)
+	r := reports.wait(a.Name, edited, runReport(true, "drift", statuses{"file[" + reported + "]": api.StatusChanged}))
+	if d := reportResource(t, r, "file", reported).Diff; !strings.Contains(d, "-hand edit") || !strings.Contains(d, "+reported") {
 		t.Errorf("drift report diff %q does not show the edit", d)
 	}
 	if got := a.read(reported); got != "hand edit\n" {
 		t.Errorf("%s (drift: report) was changed: %q", reported, got)
 	}
 
-	writeFile(t, a.path(ignored), "hand edit\n", 0o644)
-	out, errOut, code := cli(t, srv, "converge", "--dry-run", "--node", a.Name)
+	writeConfigFile(t, a.path(ignored), "hand edit\n", 0o644)
+	out, errOut, code := adminCLI(t, srv, "converge", "--dry-run", "--node", a.Name)
 	for _, want := range []string{"dry run", reported, ignored, "+reported", "+ignored"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("converge --dry-run: exit %d, no %q:\n%s%s", code, want, out, errOut)
@@ -887,7 +887,7 @@ roles: [drift]
 		}
 	}
 
-	out, errOut, code = cli(t, srv, "converge", "--now", "--selector", "cfg=drift")
+	out, errOut, code = adminCLI(t, srv, "converge", "--now", "--selector", "cfg=drift")
 	if code != 0 || !strings.Contains(out, a.Name) {
 		t.Errorf("converge --now --selector cfg=drift: exit %d\n%s%s", code, out, errOut)
 	}
@@ -896,7 +896,7 @@ roles: [drift]
 			t.Errorf("after converge --now %s = %q, want %q", p, got, want)
 		}
 	}
-	if _, _, code := cli(t, srv, "converge"); code == 0 {
+	if _, _, code := adminCLI(t, srv, "converge"); code == 0 {
 		t.Error("corral converge without --now or --dry-run: exit 0")
 	}
 }
@@ -910,7 +910,7 @@ func TestConfigRepo(t *testing.T) {
 	admin := srv.Admin(t)
 	ctx := testCtx(t)
 	repo := t.TempDir()
-	writeFile(t, filepath.Join(repo, "base.yaml"), `kind: Role
+	writeConfigFile(t, filepath.Join(repo, "base.yaml"), `kind: Role
 name: base
 attributes: {a: base, b: base, c: base, d: base}
 resources:
@@ -928,10 +928,10 @@ environment: production
 attributes: {d: node}
 `, 0o644)
 	const tmpl = "a={{ .Attributes.a }}\nb={{ .Attributes.b }}\nc={{ .Attributes.c }}\nd={{ .Attributes.d }}\n"
-	writeFile(t, filepath.Join(repo, "templates/attrs.conf.tmpl"), tmpl, 0o644)
-	writeFile(t, filepath.Join(repo, "motd.txt"), "welcome\n", 0o644)
+	writeConfigFile(t, filepath.Join(repo, "templates/attrs.conf.tmpl"), tmpl, 0o644)
+	writeConfigFile(t, filepath.Join(repo, "motd.txt"), "welcome\n", 0o644)
 	web := func(b string) {
-		writeFile(t, filepath.Join(repo, "web.yaml"), `kind: Role
+		writeConfigFile(t, filepath.Join(repo, "web.yaml"), `kind: Role
 name: web
 attributes: {b: `+b+`}
 resources:
@@ -966,7 +966,7 @@ resources:
 		!slices.Contains(v.MatchedBy, "cfg.repo") || len(v.Errors) != 0 {
 		t.Errorf("node roles %+v, want run list [base web], production, attributes %v, matched by cfg.repo", v, wantAttrs)
 	}
-	out, _, code := cli(t, srv, "node", "roles", a.Name)
+	out, _, code := adminCLI(t, srv, "node", "roles", a.Name)
 	for _, want := range []string{"base", "web", "production", "cfg.repo", "a: base", "b: web", "c: env", "d: node"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("node roles %s: exit %d, no %q:\n%s", a.Name, code, want, out)
@@ -976,11 +976,11 @@ resources:
 	// A second version, its history and diff, and a rollback.
 	web("web-v2")
 	a.waitFile(t, "/etc/repo/attrs.conf", "a=base\nb=web-v2\nc=env\nd=node\n")
-	out, _, code = cli(t, srv, "role", "history", "web")
+	out, _, code = adminCLI(t, srv, "role", "history", "web")
 	if code != 0 || !strings.Contains(out, "2") {
 		t.Errorf("role history web: exit %d:\n%s", code, out)
 	}
-	out, _, code = cli(t, srv, "role", "diff", "web")
+	out, _, code = adminCLI(t, srv, "role", "diff", "web")
 	var minus, plus bool
 	for _, l := range strings.Split(out, "\n") {
 		minus = minus || (strings.HasPrefix(l, "-") && strings.Contains(l, "b: web") && !strings.Contains(l, "web-v2"))
@@ -989,7 +989,7 @@ resources:
 	if code != 0 || !minus || !plus {
 		t.Errorf("role diff web: exit %d, want -b: web and +b: web-v2:\n%s", code, out)
 	}
-	out, errOut, code := cli(t, srv, "role", "rollback", "web", "--to", "1")
+	out, errOut, code := adminCLI(t, srv, "role", "rollback", "web", "--to", "1")
 	if code != 0 {
 		t.Errorf("role rollback web --to 1: exit %d\n%s%s", code, out, errOut)
 	}
@@ -1004,8 +1004,8 @@ resources:
 
 	// A source found nowhere is an error naming the document and the file.
 	bad := t.TempDir()
-	writeFile(t, filepath.Join(bad, "bad.yaml"), "kind: Role\nname: bad\nresources:\n  - template: {path: /etc/bad, source: nosuch.tmpl}\n", 0o644)
-	out, errOut, code = cli(t, srv, "apply", "-f", bad)
+	writeConfigFile(t, filepath.Join(bad, "bad.yaml"), "kind: Role\nname: bad\nresources:\n  - template: {path: /etc/bad, source: nosuch.tmpl}\n", 0o644)
+	out, errOut, code = adminCLI(t, srv, "apply", "-f", bad)
 	if code == 0 || !strings.Contains(errOut, "nosuch.tmpl") || !strings.Contains(errOut, "bad.yaml") {
 		t.Errorf("apply with a missing source: exit %d, stderr does not name bad.yaml and nosuch.tmpl:\n%s%s", code, out, errOut)
 	}
