@@ -380,8 +380,15 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string
 		}
 		return nil
 	}
+	// snapshot sends the node's assignments and the shared ones (the same
+	// revision for both) and a "sync".
 	snapshot := func() (int64, error) {
 		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			return 0, err
+		}
+		shared := store.AssignPrefix(store.SharedAssignNode)
+		sresp, err := cli.Get(ctx, shared, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision))
 		if err != nil {
 			return 0, err
 		}
@@ -390,99 +397,64 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, node string
 				return 0, err
 			}
 		}
+		for _, kv := range sresp.Kvs {
+			if err := send(api.Assignment{Rev: kv.ModRevision, Type: "put", Key: string(kv.Key[len(shared):]), Value: kv.Value}); err != nil {
+				return 0, err
+			}
+		}
 		return resp.Header.Revision, send(api.Assignment{Rev: resp.Header.Revision, Type: "sync"})
 	}
-	if hub := s.hub; hub != nil {
-		// One etcd watch for every agent (assignhub.go).
-		var sub *assignSub
-		if rev == 0 {
-			var ok bool
-			if sub, ok = hub.subscribeNow(node); !ok {
-				return nil // the hub is (re)starting: the agent reconnects
-			}
-			defer hub.unsubscribe(sub)
-			if rev, err = snapshot(); err != nil {
-				return nil
-			}
-		} else {
-			if sub = hub.subscribe(node, rev); sub == nil {
-				// Changes after rev went by already: start over.
-				send(api.Assignment{Rev: 0, Type: "reset"})
-				return nil
-			}
-			defer hub.unsubscribe(sub)
-			if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
-				return nil
-			}
-		}
-		keepalive := time.NewTicker(10 * time.Second)
-		defer keepalive.Stop()
-		skip := rev // changes up to the snapshot (or the resumed revision) are known
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-sub.gone:
-				return nil // too slow, or the hub restarted: the agent reconnects
-			case <-keepalive.C:
-				if cur, ok := hub.current(sub); ok && cur > rev {
-					rev = cur
-				}
-				if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
-					return nil
-				}
-			case <-sub.notify:
-				for _, a := range sub.take() {
-					if a.Rev <= skip {
-						continue // in the snapshot already (one revision may hold several changes)
-					}
-					if err := enc.Encode(a); err != nil {
-						return nil
-					}
-					rev = a.Rev
-				}
-				if flusher != nil {
-					flusher.Flush()
-				}
-			}
-		}
-	}
+	// One etcd watch for every agent (assignhub.go).
+	hub := s.hub
+	var sub *assignSub
 	if rev == 0 {
+		var ok bool
+		if sub, ok = hub.subscribeNow(node); !ok {
+			return nil // the hub is (re)starting: the agent reconnects
+		}
+		defer hub.unsubscribe(sub)
 		if rev, err = snapshot(); err != nil {
 			return nil
 		}
-	} else if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
-		return nil
+	} else {
+		if sub = hub.subscribe(node, rev); sub == nil {
+			// Changes after rev went by already: start over.
+			send(api.Assignment{Rev: 0, Type: "reset"})
+			return nil
+		}
+		defer hub.unsubscribe(sub)
+		if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
+			return nil
+		}
 	}
-	keepalive := time.NewTicker(30 * time.Second)
+	keepalive := time.NewTicker(10 * time.Second)
 	defer keepalive.Stop()
-	wch := cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	skip := rev // changes up to the snapshot (or the resumed revision) are known
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sub.gone:
+			return nil // too slow, or the hub restarted: the agent reconnects
 		case <-keepalive.C:
+			if cur, ok := hub.current(sub); ok && cur > rev {
+				rev = cur
+			}
 			if err := send(api.Assignment{Rev: rev, Type: "sync"}); err != nil {
 				return nil
 			}
-		case wr, ok := <-wch:
-			if !ok || wr.Canceled {
-				// Compacted or etcd went away: the agent reconnects; with a
-				// compacted revision it gets a fresh snapshot.
-				if wr.CompactRevision != 0 {
-					send(api.Assignment{Rev: 0, Type: "reset"})
+		case <-sub.notify:
+			for _, a := range sub.take() {
+				if a.Rev <= skip {
+					continue // in the snapshot already (one revision may hold several changes)
 				}
-				return nil
-			}
-			for _, ev := range wr.Events {
-				a := api.Assignment{Rev: ev.Kv.ModRevision, Type: "put", Key: string(ev.Kv.Key[len(prefix):]), Value: ev.Kv.Value}
-				if ev.Type == clientv3.EventTypeDelete {
-					a.Type, a.Value = "delete", nil
-				}
-				if err := send(a); err != nil {
+				if err := enc.Encode(a); err != nil {
 					return nil
 				}
-				rev = ev.Kv.ModRevision
+				rev = a.Rev
+			}
+			if flusher != nil {
+				flusher.Flush()
 			}
 		}
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // assignHub follows every node's assignments with one etcd watch and hands
-// each change to the watch streams of that node's agents. A thousand agents
+// each change to the watch streams of that node's agents; a change of the
+// shared assignments (store.SharedAssignNode) goes to every stream. A thousand agents
 // are one etcd watcher instead of a thousand (etcd matches every write
 // against every watcher).
 type assignHub struct {
@@ -129,20 +130,32 @@ func (h *assignHub) follow(ctx context.Context, rev int64) {
 			if ev.Type == clientv3.EventTypeDelete {
 				a.Type, a.Value = "delete", nil
 			}
-			for s := range h.subs[node] {
-				if a.Rev <= s.after {
-					continue
+			if node == store.SharedAssignNode {
+				for n := range h.subs {
+					h.hand(n, a)
 				}
-				if !s.push(a) {
-					s.drop()
-					delete(h.subs[node], s)
-				}
+			} else {
+				h.hand(node, a)
 			}
 		}
 		if wr.Header.Revision > h.rev {
 			h.rev = wr.Header.Revision
 		}
 		h.mu.Unlock()
+	}
+}
+
+// hand queues a change for every stream of node (h.mu held), dropping a
+// stream that lags too far behind.
+func (h *assignHub) hand(node string, a api.Assignment) {
+	for s := range h.subs[node] {
+		if a.Rev <= s.after {
+			continue
+		}
+		if !s.push(a) {
+			s.drop()
+			delete(h.subs[node], s)
+		}
 	}
 }
 

@@ -187,6 +187,11 @@ func (s *Store) DeleteResource(ctx context.Context, kind, name string, version i
 	return nil
 }
 
+// SharedAssignNode is the "node" of the assignments every node holds (one
+// copy in etcd, handed to every agent's watch stream: the cluster's node
+// list of configuration management). Node names cannot start with "_".
+const SharedAssignNode = "_shared"
+
 // AssignPrefix is the prefix of what node must run or hold; its agent
 // watches it.
 func AssignPrefix(node string) string { return key("assign", node) + "/" }
