@@ -245,12 +245,27 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 	if err := s.loadWrittenCatalogs(ctx, unknown, st.records); err != nil {
 		return err
 	}
-	var chunks [][]clientv3.Op // each under catalogTxnBytes: one etcd transaction
+	// Transactions of at most catalogTxnBytes are committed as they fill,
+	// catalogTxns at once, so that only those are held in memory.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(catalogTxns)
+	commit := func(ops []clientv3.Op) {
+		g.Go(func() error {
+			if _, err := s.store.Client().Txn(gctx).Then(ops...).Commit(); err != nil {
+				return fmt.Errorf("write %d node catalogs: %w", len(ops), err)
+			}
+			return nil
+		})
+	}
 	var cur []clientv3.Op
 	size := 0
 	wrote := map[string]string{}
 	puts, dels := 0, 0
+	var buildErr error
 	for _, name := range names {
+		if gctx.Err() != nil {
+			break
+		}
 		cat, _, ok := st.cats.Build(name)
 		k := store.AssignPrefix(name) + api.CatalogAssignKey
 		if c.written[name].hash == cat.Hash { // "" == "" when it holds none
@@ -260,7 +275,8 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 		if ok {
 			b, err := st.cats.Marshal(cat)
 			if err != nil {
-				return err
+				buildErr = err
+				break
 			}
 			op, n = clientv3.OpPut(k, string(b)), len(k)+len(b)
 			puts++
@@ -268,29 +284,24 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 			dels++
 		}
 		if len(cur) > 0 && (size+n > catalogTxnBytes || len(cur) >= catalogTxnOps) {
-			chunks, cur, size = append(chunks, cur), nil, 0
+			commit(cur)
+			cur, size = nil, 0
 		}
 		cur = append(cur, op)
 		size += n
 		wrote[name] = cat.Hash
 	}
-	if len(cur) > 0 {
-		chunks = append(chunks, cur)
+	if len(cur) > 0 && buildErr == nil {
+		commit(cur)
 	}
-	if len(chunks) == 0 {
-		return nil
+	err := g.Wait()
+	if err == nil {
+		err = buildErr
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(catalogTxns)
-	for _, ops := range chunks {
-		g.Go(func() error {
-			if _, err := s.store.Client().Txn(gctx).Then(ops...).Commit(); err != nil {
-				return fmt.Errorf("write %d node catalogs: %w", len(ops), err)
-			}
-			return nil
-		})
+	if err == nil {
+		err = ctx.Err()
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		// What was written is read again next time.
 		for name := range wrote {
 			delete(c.written, name)
