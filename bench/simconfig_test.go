@@ -19,20 +19,22 @@ type configFleet struct {
 	want int64 // agents that must see the wanted generation
 
 	mu     sync.Mutex
-	gen    string            // the generation being waited for ("" none)
-	reach  chan struct{}     // closed when want agents hold gen
-	seen   map[string]bool   // agents holding gen
-	at     time.Time         // when want was reached
-	lat    []time.Duration   // per agent: wait start → gen received
-	start  time.Time         // wait start
-	prog   *progress         // of seen
-	hashes map[string]string // agent → hash of the catalog it holds
-	nodes  map[string]int    // agent → catalog Nodes it holds (hosts in the role)
-	gens   map[string]string // agent → generation of the catalog it holds
-	sizes  map[string]int    // agent → bytes of the catalog it holds
-	bad    atomic.Int64      // catalogs that did not decode or named another node
-	puts   atomic.Int64      // catalog puts received
-	dels   atomic.Int64      // catalog deletes received
+	gen    string                      // the generation being waited for ("" none)
+	reach  chan struct{}               // closed when want agents hold gen
+	seen   map[string]bool             // agents holding gen
+	at     time.Time                   // when want was reached
+	lat    []time.Duration             // per agent: wait start → gen received
+	start  time.Time                   // wait start
+	prog   *progress                   // of seen
+	hashes map[string]string           // agent → hash of the catalog it holds
+	nodes  map[string]int              // agent → nodes in the shared list its catalog names (hosts in the role)
+	lists  map[string]api.CatalogNodes // agent → the shared node list it holds
+	named  map[string]string           // agent → the node list digest its catalog names
+	gens   map[string]string           // agent → generation of the catalog it holds
+	sizes  map[string]int              // agent → bytes of the catalog it holds
+	bad    atomic.Int64                // catalogs that did not decode or named another node
+	puts   atomic.Int64                // catalog puts received
+	dels   atomic.Int64                // catalog deletes received
 }
 
 // benchGenAttr is the role attribute whose value names a generation of the
@@ -41,7 +43,8 @@ const benchGenAttr = "bench_generation"
 
 func newConfigFleet(want int) *configFleet {
 	return &configFleet{fleet: &fleet{}, want: int64(want), hashes: map[string]string{},
-		nodes: map[string]int{}, gens: map[string]string{}, sizes: map[string]int{}}
+		nodes: map[string]int{}, gens: map[string]string{}, sizes: map[string]int{},
+		lists: map[string]api.CatalogNodes{}, named: map[string]string{}}
 }
 
 // expect starts waiting for gen: the returned channel is closed when want
@@ -54,7 +57,7 @@ func (cf *configFleet) expect(gen string, start time.Time) <-chan struct{} {
 	cf.prog = &progress{total: cf.want}
 	cf.prog.begin(start)
 	for a, g := range cf.gens {
-		if g == gen {
+		if g == gen && cf.usableLocked(a) {
 			cf.noteLocked(a, time.Now())
 		}
 	}
@@ -76,12 +79,36 @@ func (cf *configFleet) noteLocked(a string, now time.Time) {
 	}
 }
 
-// take records one catalog assignment of agent a.
+// usableLocked reports whether agent a holds the node list its catalog
+// names (or its catalog names none): only then can it converge.
+func (cf *configFleet) usableLocked(a string) bool {
+	d := cf.named[a]
+	return d == "" || cf.lists[a].Digest == d
+}
+
+// take records one catalog or node list assignment of agent a.
 func (cf *configFleet) take(a string, as api.Assignment) error {
+	now := time.Now()
+	if as.Key == api.CatalogNodesAssignKey && as.Type == "put" {
+		var cn api.CatalogNodes
+		if err := json.Unmarshal(as.Value, &cn); err != nil {
+			cf.bad.Add(1)
+			return fmt.Errorf("node list of %s: %w", a, err)
+		}
+		cf.mu.Lock()
+		defer cf.mu.Unlock()
+		cf.lists[a] = cn
+		if cf.named[a] == cn.Digest {
+			cf.nodes[a] = len(cn.Nodes)
+		}
+		if cf.gen != "" && cf.gens[a] == cf.gen && cf.usableLocked(a) {
+			cf.noteLocked(a, now)
+		}
+		return nil
+	}
 	if as.Key != api.CatalogAssignKey {
 		return nil
 	}
-	now := time.Now()
 	if as.Type != "put" {
 		cf.dels.Add(1)
 		cf.mu.Lock()
@@ -103,8 +130,12 @@ func (cf *configFleet) take(a string, as api.Assignment) error {
 	gen, _ := c.Attributes[benchGenAttr].(string)
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	cf.hashes[a], cf.gens[a], cf.nodes[a], cf.sizes[a] = c.Hash, gen, len(c.Nodes), len(as.Value)
-	if cf.gen != "" && gen == cf.gen {
+	cf.hashes[a], cf.gens[a], cf.sizes[a], cf.named[a] = c.Hash, gen, len(as.Value), c.NodesDigest
+	cf.nodes[a] = 0
+	if l := cf.lists[a]; c.NodesDigest != "" && l.Digest == c.NodesDigest {
+		cf.nodes[a] = len(l.Nodes)
+	}
+	if cf.gen != "" && gen == cf.gen && cf.usableLocked(a) {
 		cf.noteLocked(a, now)
 	}
 	return nil

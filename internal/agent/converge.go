@@ -68,11 +68,19 @@ func (a *Agent) convergeLoop(ctx context.Context) error {
 	return c.run(ctx, a.convergeWake, a.convergeAssignments)
 }
 
-// convergeAssignments reads the node's catalog and last converge request.
-func (a *Agent) convergeAssignments() (catalog, run json.RawMessage, synced bool) {
+// convergeAssignments reads the node's catalog, last converge request and
+// the cluster's node list (a shared assignment).
+func (a *Agent) convergeAssignments() convergeInputs {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.assignments[api.CatalogAssignKey], a.assignments[api.ConvergeRunAssignKey], a.synced
+	return convergeInputs{catalog: a.assignments[api.CatalogAssignKey], run: a.assignments[api.ConvergeRunAssignKey],
+		nodes: a.assignments[api.CatalogNodesAssignKey], synced: a.synced}
+}
+
+// convergeInputs are the assignments the converge loop reads.
+type convergeInputs struct {
+	catalog, run, nodes json.RawMessage
+	synced              bool // the watch's snapshot is in
 }
 
 // wakeConverge tells the converge loop that its assignments may have
@@ -80,7 +88,7 @@ func (a *Agent) convergeAssignments() (catalog, run json.RawMessage, synced bool
 // wakeChecks, which marks the sync).
 func (a *Agent) wakeConverge(as api.Assignment, snapshot bool) {
 	wakeOn(a.convergeWake, as, snapshot, func(k string) bool {
-		return k == api.CatalogAssignKey || k == api.ConvergeRunAssignKey
+		return k == api.CatalogAssignKey || k == api.ConvergeRunAssignKey || k == api.CatalogNodesAssignKey
 	})
 }
 
@@ -148,6 +156,7 @@ type converger struct {
 	runner *converge.Runner
 
 	catalogRaw json.RawMessage
+	nodesRaw   json.RawMessage
 	cat        *catalogState // nil: the node has no catalog
 	seenSync   bool          // the first synced look happened
 	handled    string        // nonce of the last converge request handled
@@ -165,6 +174,7 @@ type converger struct {
 // catalogState is a catalog and its decoded resources.
 type catalogState struct {
 	cat       api.Catalog
+	nodes     []api.CatalogNode // the cluster's nodes, when the catalog needs them
 	resources []converge.Resource
 	err       error // why the resources do not decode
 }
@@ -226,7 +236,7 @@ type runDone struct {
 
 // run is the converge loop: it reads the assignments when wake fires,
 // starts the queued runs one at a time and watches the managed paths.
-func (c *converger) run(ctx context.Context, wake <-chan struct{}, read func() (catalog, run json.RawMessage, synced bool)) error {
+func (c *converger) run(ctx context.Context, wake <-chan struct{}, read func() convergeInputs) error {
 	if c.opt.Watch {
 		dw, err := newDriftWatch(c.opt.Root, c.log)
 		if err != nil {
@@ -302,15 +312,16 @@ func (c *converger) run(ctx context.Context, wake <-chan struct{}, read func() (
 // look reads the assignments: a new catalog hash queues a run (trigger
 // start the first time), a new converge request nonce queues a run of its
 // own (dry or not).
-func (c *converger) look(catalog, run json.RawMessage, synced bool) {
-	if !synced {
+func (c *converger) look(in convergeInputs) {
+	if !in.synced {
 		return // wait for the full snapshot
 	}
+	run := in.run
 	first := !c.seenSync
 	c.seenSync = true
-	if first || !bytes.Equal(catalog, c.catalogRaw) {
-		c.catalogRaw = bytes.Clone(catalog)
-		c.setCatalog(catalog, first)
+	if first || !bytes.Equal(in.catalog, c.catalogRaw) || !bytes.Equal(in.nodes, c.nodesRaw) {
+		c.catalogRaw, c.nodesRaw = bytes.Clone(in.catalog), bytes.Clone(in.nodes)
+		c.setCatalog(in.catalog, in.nodes, first)
 	}
 	if len(run) > 0 {
 		var req api.ConvergeRequest
@@ -330,7 +341,7 @@ func (c *converger) look(catalog, run json.RawMessage, synced bool) {
 
 // setCatalog takes a new catalog assignment and queues a run when its hash
 // changed.
-func (c *converger) setCatalog(raw json.RawMessage, first bool) {
+func (c *converger) setCatalog(raw, nodesRaw json.RawMessage, first bool) {
 	if len(raw) == 0 {
 		if c.cat != nil {
 			c.log.Info("the node has no roles any more; nothing to converge")
@@ -346,10 +357,22 @@ func (c *converger) setCatalog(raw json.RawMessage, first bool) {
 		c.log.Warn("ignoring a catalog that does not parse", "err", err)
 		return
 	}
+	var nodes []api.CatalogNode
+	if cat.NodesDigest != "" {
+		// The node list is a shared assignment; the server writes it
+		// before a catalog that names it, and a catalog waits for it.
+		var cn api.CatalogNodes
+		if len(nodesRaw) == 0 || json.Unmarshal(nodesRaw, &cn) != nil || cn.Digest != cat.NodesDigest {
+			c.log.Debug("catalog waits for the node list it names", "digest", cat.NodesDigest)
+			c.catalogRaw = nil // looked at again when the list comes
+			return
+		}
+		nodes = cn.Nodes
+	}
 	if c.cat != nil && c.cat.cat.Hash == cat.Hash && !first {
 		return
 	}
-	st := &catalogState{cat: cat}
+	st := &catalogState{cat: cat, nodes: nodes}
 	list := make([]map[string]json.RawMessage, len(cat.Resources))
 	for i, r := range cat.Resources {
 		list[i] = r.Resource

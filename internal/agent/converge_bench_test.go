@@ -45,7 +45,7 @@ func BenchmarkConvergeNoop(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c.setCatalog(catJSON, true)
+	c.setCatalog(catJSON, nil, true)
 	ctx := context.Background()
 	first := c.execute(ctx, runRequest{Trigger: triggerStart}, c.cat)
 	if first.report.Failed() || first.report.Totals.Changed != 1000 {

@@ -80,9 +80,9 @@ func (c *converger) facts(ctx context.Context) api.Facts {
 // env is the converge Env of a run of cat.
 func (c *converger) env(ctx context.Context, cat *catalogState) converge.Env {
 	f := c.facts(ctx)
-	nodes := make([]converge.NodeInfo, len(cat.cat.Nodes))
+	nodes := make([]converge.NodeInfo, len(cat.nodes))
 	me := converge.NodeInfo{Name: c.opt.Node, Hostname: f.Hostname, PrivateIP: f.PrivateIP, Labels: c.opt.Labels}
-	for i, n := range cat.cat.Nodes {
+	for i, n := range cat.nodes {
 		nodes[i] = converge.NodeInfo{Name: n.Name, Hostname: n.Hostname, PrivateIP: n.PrivateIP, Aliases: n.Aliases, Labels: n.Labels}
 		if n.Name == c.opt.Node {
 			me = nodes[i]

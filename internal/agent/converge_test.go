@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -51,6 +52,7 @@ type convergeNode struct {
 	mu      sync.Mutex
 	catalog json.RawMessage
 	run     json.RawMessage
+	nodes   json.RawMessage // the shared node list (config/nodes)
 	synced  bool
 	wake    chan struct{}
 
@@ -67,10 +69,10 @@ func newConvergeNode(t *testing.T) *convergeNode {
 		wake: make(chan struct{}, 1), secrets: map[string]string{}}
 }
 
-func (n *convergeNode) read() (json.RawMessage, json.RawMessage, bool) {
+func (n *convergeNode) read() convergeInputs {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.catalog, n.run, n.synced
+	return convergeInputs{catalog: n.catalog, run: n.run, nodes: n.nodes, synced: n.synced}
 }
 
 // set changes the assignments and wakes the loop, as the watch does.
@@ -293,6 +295,45 @@ func TestConvergeOnStartAndOnChange(t *testing.T) {
 	}
 	if len(reps) != 3 {
 		t.Errorf("reports %s", describe(reps))
+	}
+}
+
+// TestConvergeSharedNodes: a catalog that names a node list waits for the
+// shared list with that digest, and its hosts resource lists those nodes.
+func TestConvergeSharedNodes(t *testing.T) {
+	n := newConvergeNode(t)
+	if err := os.MkdirAll(filepath.Join(n.root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	list := func(digest string, names ...string) json.RawMessage {
+		cn := api.CatalogNodes{Digest: digest}
+		for i, name := range names {
+			cn.Nodes = append(cn.Nodes, api.CatalogNode{Name: name, Hostname: name + ".lan", PrivateIP: fmt.Sprintf("10.1.0.%d", i+1)})
+		}
+		return raw(t, cn)
+	}
+	cat := testCatalog(t, "h1", `{"hosts": {}}`)
+	cat.NodesDigest = "d2"
+	n.mu.Lock()
+	n.catalog = raw(t, cat)
+	n.nodes = list("d1", "node-1") // an older list: the catalog waits
+	n.mu.Unlock()
+	n.start()
+	n.set(func() {})
+	time.Sleep(300 * time.Millisecond)
+	if got := len(n.rep.converges(t)); got != 0 {
+		t.Fatalf("%d runs before the node list the catalog names arrived", got)
+	}
+	n.set(func() { n.nodes = list("d2", "node-1", "node-2") })
+	reps := n.waitConverges(1)
+	if r := reps[0]; r.Failed() || r.Totals.Changed != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	hosts := n.readRoot("etc/hosts")
+	for _, want := range []string{"10.1.0.1\tnode-1.lan node-1", "10.1.0.2\tnode-2.lan node-2"} {
+		if !strings.Contains(hosts, want) {
+			t.Errorf("hosts lacks %q:\n%s", want, hosts)
+		}
 	}
 }
 

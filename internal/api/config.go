@@ -157,9 +157,11 @@ type Catalog struct {
 	// Secrets are the secrets the resources and files use, name → version
 	// of the Secret resource (a new version makes the agent fetch again).
 	Secrets map[string]int64 `json:"secrets,omitempty"`
-	// Nodes are the cluster's nodes, present when a resource needs them
-	// (hosts, or a template calling nodes).
-	Nodes []CatalogNode `json:"nodes,omitempty"`
+	// NodesDigest is set when a resource needs the cluster's nodes (hosts,
+	// or a template calling nodes): it names the node list the catalog was
+	// built with, which every agent holds once, in the shared assignment
+	// CatalogNodesAssignKey (not a copy in each node's catalog).
+	NodesDigest string `json:"nodes_digest,omitempty"`
 	// Hash identifies everything above; an agent converges when it changes.
 	Hash string `json:"hash"`
 }
@@ -185,7 +187,17 @@ const (
 	CatalogAssignKey = "config/catalog"
 	// ConvergeRunAssignKey holds the last ConvergeRequest for the node.
 	ConvergeRunAssignKey = "config/run"
+	// CatalogNodesAssignKey holds the cluster's CatalogNodes, shared by
+	// every node.
+	CatalogNodesAssignKey = "config/nodes"
 )
+
+// CatalogNodes is the cluster's node list as catalogs use it, sorted by
+// name; Digest is what a Catalog's NodesDigest names.
+type CatalogNodes struct {
+	Digest string        `json:"digest"`
+	Nodes  []CatalogNode `json:"nodes"`
+}
 
 // ConvergeRequest asks nodes for a run now (`corral converge --now`) or a
 // dry run (`--dry-run`). Agents remember the nonces they handled.

@@ -6,7 +6,6 @@ package converge
 // assignment.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -40,10 +39,8 @@ type Catalogs struct {
 	roles  map[string]*preparedRole
 	byName map[string]NodeInfo
 	nodes  []api.CatalogNode // every node, by name
-	// nodesJSON is nodes marshalled, nodesDigest its sha256: the hash
-	// covers the digest and Marshal splices the JSON in, instead of
-	// marshalling the list again for every node.
-	nodesJSON   []byte
+	// nodesDigest is the sha256 of nodes' JSON: what catalogs that need
+	// the nodes carry instead of the list.
 	nodesDigest string
 	selectors   []api.NodeRolesSpec // NodeRoles with a selector, by name
 	perNode     map[string][]api.NodeRolesSpec
@@ -89,8 +86,8 @@ func NewCatalogs(in CatalogInput) *Catalogs {
 		c.nodes = append(c.nodes, api.CatalogNode{Name: ni.Name, Hostname: ni.Hostname, PrivateIP: ni.PrivateIP,
 			Aliases: ni.Aliases, Labels: ni.Labels})
 	}
-	c.nodesJSON, _ = json.Marshal(c.nodes)
-	sum := sha256.Sum256(c.nodesJSON)
+	nodesJSON, _ := json.Marshal(c.nodes)
+	sum := sha256.Sum256(nodesJSON)
 	c.nodesDigest = hex.EncodeToString(sum[:])
 	for _, nr := range in.NodeRoles {
 		nr.DefaultName()
@@ -110,8 +107,12 @@ func NewCatalogs(in CatalogInput) *Catalogs {
 	return c
 }
 
-// Nodes returns every node as catalogs list them, sorted by name.
-func (c *Catalogs) Nodes() []api.CatalogNode { return c.nodes }
+// Nodes returns every node as catalogs use them (sorted by name) and
+// their digest, which the catalogs that need them carry: the shared
+// assignment api.CatalogNodesAssignKey.
+func (c *Catalogs) Nodes() api.CatalogNodes {
+	return api.CatalogNodes{Digest: c.nodesDigest, Nodes: c.nodes}
+}
 
 // NodesDigest identifies Nodes: what of the nodes can change a catalog.
 func (c *Catalogs) NodesDigest() string { return c.nodesDigest }
@@ -131,8 +132,9 @@ func (c *Catalogs) NodesDigest() string { return c.nodesDigest }
 //     given by an earlier role is left out (an error when it differs);
 //   - Files are the stored files the resources use, as "<role>/<name>";
 //     Secrets are the secrets named by `secret "NAME"` in the resources and
-//     the templates they use, with their versions; Nodes are every node,
-//     only when a hosts resource or a template calling nodes needs them;
+//     the templates they use, with their versions; NodesDigest names the
+//     shared node list (Nodes) only when a hosts resource or a template
+//     calling nodes needs it;
 //   - Hash identifies all of it and is stable across map orders.
 //
 // ok is false when the node holds no role: it gets no catalog.
@@ -239,7 +241,7 @@ func (c *Catalogs) Build(node string) (cat api.Catalog, view api.NodeRolesView, 
 		view.Secrets = append(view.Secrets, s)
 	}
 	if needsNodes {
-		cat.Nodes = c.nodes
+		cat.NodesDigest = c.nodesDigest
 	}
 	view.Roles = cat.Roles
 	view.Environment = env
@@ -248,58 +250,19 @@ func (c *Catalogs) Build(node string) (cat api.Catalog, view api.NodeRolesView, 
 	if len(cat.Roles) == 0 {
 		return api.Catalog{}, view, false
 	}
-	nodesDigest := ""
-	if needsNodes {
-		nodesDigest = c.nodesDigest
-	}
-	cat.Hash = catalogHash(cat, nodesDigest)
+	cat.Hash = CatalogHash(cat)
 	view.CatalogHash = cat.Hash
 	return cat, view, true
 }
 
-// Marshal returns the JSON of a catalog Build returned, as json.Marshal
-// would, with the nodes list (when present) marshalled once for all
-// catalogs.
-func (c *Catalogs) Marshal(cat api.Catalog) ([]byte, error) {
-	if cat.Nodes == nil {
-		return json.Marshal(cat)
-	}
-	cat.Nodes = nil
-	b, err := json.Marshal(cat)
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndex(b, []byte(`,"hash":`)) // the last field
-	if i < 0 {
-		return nil, fmt.Errorf("marshal catalog of %s: no hash", cat.Node)
-	}
-	out := make([]byte, 0, len(b)+len(c.nodesJSON)+10)
-	out = append(out, b[:i]...)
-	out = append(out, `,"nodes":`...)
-	out = append(out, c.nodesJSON...)
-	return append(out, b[i:]...), nil
-}
-
 // CatalogHash returns the Hash of a catalog (its Hash field aside): a
-// sha256 of its JSON, with the nodes list standing in by its own digest.
+// sha256 of its JSON (maps marshal with sorted keys; the node list counts
+// by its digest).
 func CatalogHash(cat api.Catalog) string {
-	digest := ""
-	if cat.Nodes != nil {
-		b, _ := json.Marshal(cat.Nodes)
-		sum := sha256.Sum256(b)
-		digest = hex.EncodeToString(sum[:])
-	}
-	return catalogHash(cat, digest)
-}
-
-func catalogHash(cat api.Catalog, nodesDigest string) string {
-	cat.Hash, cat.Nodes = "", nil
-	b, _ := json.Marshal(cat) // maps marshal with sorted keys
-	h := sha256.New()
-	h.Write(b)
-	h.Write([]byte{0})
-	h.Write([]byte(nodesDigest))
-	return hex.EncodeToString(h.Sum(nil))
+	cat.Hash = ""
+	b, _ := json.Marshal(cat)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // selectorOf turns a NodeRoles selector (labels that must all equal) into

@@ -63,6 +63,9 @@ type configSvc struct {
 	// written is the leader's record of the catalog hash under each node's
 	// assignment ("" for none), loaded from etcd for a node it has not seen.
 	written map[string]writtenCatalog
+	// nodesWritten is the digest of the shared node list the leader wrote
+	// (api.CatalogNodesAssignKey); "" until it wrote one.
+	nodesWritten string
 
 	builds, puts, deletes prometheus.Counter
 	seconds               prometheus.Histogram
@@ -188,7 +191,7 @@ func (s *Server) catalogLoop(ctx context.Context) error {
 		leader := s.cluster != nil && s.cluster.leader.Load()
 		if leader && !wasLeader {
 			// Another server may have written since: read again.
-			c.written = map[string]writtenCatalog{}
+			c.written, c.nodesWritten = map[string]writtenCatalog{}, ""
 			done = ""
 		}
 		wasLeader = leader
@@ -271,9 +274,17 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 		if c.written[name].hash == cat.Hash { // "" == "" when it holds none
 			continue
 		}
+		if cat.NodesDigest != "" && cat.NodesDigest != c.nodesWritten {
+			// The shared node list goes first: an agent holds it before
+			// a catalog that names it.
+			if err := s.writeCatalogNodes(ctx, st.cats.Nodes()); err != nil {
+				buildErr = err
+				break
+			}
+		}
 		op, n := clientv3.OpDelete(k), len(k)
 		if ok {
-			b, err := st.cats.Marshal(cat)
+			b, err := json.Marshal(cat)
 			if err != nil {
 				buildErr = err
 				break
@@ -313,6 +324,20 @@ func (s *Server) writeCatalogs(ctx context.Context, st *catalogState) error {
 	}
 	c.puts.Add(float64(puts))
 	c.deletes.Add(float64(dels))
+	return nil
+}
+
+// writeCatalogNodes stores the cluster's node list as a shared assignment:
+// one copy in etcd, handed to every agent (catalogs name it by digest).
+func (s *Server) writeCatalogNodes(ctx context.Context, nodes api.CatalogNodes) error {
+	b, err := json.Marshal(nodes)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Assign(ctx, store.SharedAssignNode, api.CatalogNodesAssignKey, b); err != nil {
+		return fmt.Errorf("write the node list of catalogs: %w", err)
+	}
+	s.config.nodesWritten = nodes.Digest
 	return nil
 }
 
