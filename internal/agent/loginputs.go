@@ -110,6 +110,7 @@ func (a *Agent) wantedLogInputs() map[string]wantedInput {
 // fileInput turns the lines of one LogInput's files into entries.
 type fileInput struct {
 	a      *Agent
+	ctx    context.Context
 	spec   api.LogInputSpec
 	parser parse.Parser
 
@@ -137,7 +138,7 @@ func (a *Agent) runLogInput(ctx context.Context, spec api.LogInputSpec) {
 		log.Warn("log input not started", "err", err)
 		return
 	}
-	in := &fileInput{a: a, spec: spec, parser: p, multi: map[string]*openEvent{}}
+	in := &fileInput{a: a, ctx: ctx, spec: spec, parser: p, multi: map[string]*openEvent{}}
 	key := "file." + spec.Name
 	a.logCounters.Store(key, func() logCounts {
 		return logCounts{received: uint64(in.lines.Load()), malformed: uint64(in.malformed.Load())}
@@ -199,7 +200,29 @@ func (in *fileInput) out(batch []tail.Line) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	in.a.waitSpoolRoom(in.ctx)
 	return in.a.Report("log", entries)
+}
+
+// spoolHighWater is the share of the spool's budget above which file
+// inputs wait: a file keeps its lines, so they are read when the spool
+// drains instead of pushing the oldest reports out of the budget.
+const spoolHighWater = 0.5
+
+// waitSpoolRoom waits while the spool holds more than spoolHighWater of its
+// budget (or until ctx ends).
+func (a *Agent) waitSpoolRoom(ctx context.Context) {
+	limit := int64(float64(a.cfg.SpoolBytes) * spoolHighWater)
+	if limit <= 0 {
+		return
+	}
+	for a.spool.Stats().Bytes > limit {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // flushIdle sends multiline events that saw no new line for their timeout.
