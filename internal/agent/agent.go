@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/agent/facts"
@@ -556,7 +557,7 @@ func (a *Agent) Assignments() map[string]json.RawMessage {
 
 // Report queues a report for the server; it is durable once this returns.
 func (a *Agent) Report(typ string, data any) error {
-	b, err := json.Marshal(data)
+	b, err := gojson.Marshal(data) // encoding/json's output, faster (every log line comes this way)
 	if err != nil {
 		return err
 	}

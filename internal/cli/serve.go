@@ -238,7 +238,7 @@ listener on :5514, JSON lines on :5545, Beats on :5044, its own logs), all
 reported through an on-disk spool while the server is away (file inputs wait
 while the spool is more than half full; their files keep the lines). Its
 tasks keep running when it stops. It runs until interrupted. Its heap is kept
-under 40 MiB where it can (GOMEMLIMIT overrides).
+under 32 MiB where it can (GOMEMLIMIT overrides).
 ` + processEnvHelp,
 		Example: `  corral agent --server corral.example.com:7701 --join-token 'K10...' --label role=web --label zone=a
   corral agent --config /etc/corral/agent.yaml`,
@@ -277,7 +277,7 @@ under 40 MiB where it can (GOMEMLIMIT overrides).
 
 // agentMemoryLimit is the soft heap limit of `corral agent` (GOMEMLIMIT
 // overrides it).
-const agentMemoryLimit = 40 << 20
+const agentMemoryLimit = 32 << 20
 
 // quiet turns the cancellation that stops a process into a clean exit.
 func quiet(ctx context.Context, err error) error {

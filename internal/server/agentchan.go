@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"corral/internal/api"
@@ -124,7 +125,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 // speaking the same protocol version may send fields this server does not
 // know.
 func decodeAgent(r *http.Request, v any) error {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	// goccy/go-json: encoding/json's semantics, a few times faster on the
+	// agents' report batches (every log line comes this way).
+	if err := gojson.NewDecoder(r.Body).Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -96,7 +97,7 @@ func (s *Server) reportLogs(ctx context.Context, node string, reports []api.Repo
 	var all []api.LogEntry
 	for _, r := range reports {
 		var es []api.LogEntry
-		if err := json.Unmarshal(r.Data, &es); err != nil {
+		if err := gojson.Unmarshal(r.Data, &es); err != nil {
 			rejected[r.Seq] = fmt.Sprintf("bad log report: %v", err)
 			continue
 		}
