@@ -292,14 +292,7 @@ func saveCheckRuns(path string, handled map[string]string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return writeFileAtomic(path, b, 0o600)
 }
 
 // resultBatcher collects check results for shipCheckResults. add never

@@ -539,14 +539,7 @@ func saveConvergeNonce(path, nonce string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return writeFileAtomic(path, b, 0o600)
 }
 
 // sameSecrets reports whether the values held were fetched for these

@@ -3,16 +3,22 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"corral/internal/api"
 	"corral/internal/logs/forward"
+	"corral/internal/logs/query"
+	logstore "corral/internal/logs/store"
 	"corral/internal/store"
 )
 
@@ -69,7 +75,7 @@ func (s *Server) startLogOutputs(ctx context.Context, g *errgroup.Group) {
 		}
 		return s.reconcileOn(ctx, "start log outputs", []*store.Mirror{outs}, func(ctx context.Context) error {
 			vals, _ := outs.Values()
-			want := map[string]string{}
+			want := map[string]wantedOutput{}
 			for name, v := range vals {
 				rec, ok := v.(store.ResourceRecord)
 				if !ok {
@@ -80,7 +86,7 @@ func (s *Server) startLogOutputs(ctx context.Context, g *errgroup.Group) {
 					s.log.Warn("log output not started", "output", name, "err", err)
 					continue
 				}
-				want[rec.Name] = string(raw)
+				want[rec.Name] = wantedOutput{spec: string(raw), created: rec.CreatedAt}
 			}
 			s.outputs.apply(ctx, want, dir, s)
 			return nil
@@ -88,13 +94,21 @@ func (s *Server) startLogOutputs(ctx context.Context, g *errgroup.Group) {
 	})
 }
 
+// wantedOutput is a LogOutput as stored: its spec and when it was created.
+type wantedOutput struct {
+	spec    string
+	created time.Time
+}
+
 // apply stops the forwarders whose spec changed or went away (a removed
-// output's spool is deleted) and starts the missing ones.
-func (o *logOutputs) apply(ctx context.Context, want map[string]string, dir string, s *Server) {
+// output's spool is deleted) and starts the missing ones. A new output (no
+// spool yet) is also offered what the store took since it was created,
+// before its forwarder ran.
+func (o *logOutputs) apply(ctx context.Context, want map[string]wantedOutput, dir string, s *Server) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for name, r := range o.run {
-		if spec, ok := want[name]; ok && spec == r.spec {
+		if w, ok := want[name]; ok && w.spec == r.spec {
 			continue
 		}
 		r.stop()
@@ -105,15 +119,18 @@ func (o *logOutputs) apply(ctx context.Context, want map[string]string, dir stri
 			}
 		}
 	}
-	for name, raw := range want {
+	for name, w := range want {
 		if _, ok := o.run[name]; ok {
 			continue
 		}
+		raw := w.spec
 		var spec api.LogOutputSpec
 		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 			s.log.Warn("log output not started", "output", name, "err", err)
 			continue
 		}
+		_, statErr := os.Stat(filepath.Join(dir, name))
+		fresh := errors.Is(statErr, fs.ErrNotExist)
 		f, err := forward.New(spec, filepath.Join(dir, name), forward.Options{
 			Logger: s.cfg.Logger.With("component", "logs", "output", name), Now: s.cfg.Now, Hostname: hostname(),
 		})
@@ -130,6 +147,40 @@ func (o *logOutputs) apply(ctx context.Context, want map[string]string, dir stri
 			}
 		}()
 		o.run[name] = r
+		if fresh {
+			go s.backfillOutput(rctx, f, spec.Match, w.created)
+		}
+	}
+}
+
+// backfillMax bounds what a new output is offered from the store.
+const backfillMax = 100_000
+
+// backfillOutput offers f the stored entries matching match since the
+// output was created, oldest first: the ones stored between the apply and
+// the forwarder's start (the forwarder takes every later one as it is
+// stored; an entry may come twice).
+func (s *Server) backfillOutput(ctx context.Context, f *forward.Forwarder, match string, since time.Time) {
+	q, err := query.Parse(match)
+	if err != nil || since.IsZero() {
+		return
+	}
+	var all []api.LogEntry
+	cursor := ""
+	for len(all) < backfillMax {
+		res, err := s.logs.Search(ctx, logstore.Query{Q: q, Since: since, Limit: 1000, Cursor: cursor})
+		if err != nil {
+			s.log.Warn("log output: backfill from the store", "err", err)
+			return
+		}
+		all = append(all, res.Entries...)
+		if cursor = res.Next; cursor == "" {
+			break
+		}
+	}
+	slices.Reverse(all) // newest first → oldest first
+	for i := 0; i < len(all); i += 1000 {
+		f.Offer(all[i:min(i+1000, len(all))])
 	}
 }
 

@@ -250,19 +250,7 @@ func labelSubscriptions(labels map[string]string) []string {
 func (s *Server) secretValue(name string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rec, err := s.store.GetResource(ctx, "Secret", name)
-	if err != nil {
-		return "", fmt.Errorf("secret %q: %w", name, err)
-	}
-	raw, err := s.store.PlainSpec(rec)
-	if err != nil {
-		return "", err
-	}
-	var sec api.SecretSpec
-	if err := json.Unmarshal(raw, &sec); err != nil {
-		return "", fmt.Errorf("secret %q: %w", name, err)
-	}
-	return sec.Value, nil
+	return s.secretOf(ctx, name) // converge.go
 }
 
 // monitorKeepalive records an agent's heartbeat as its keepalive.

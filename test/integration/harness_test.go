@@ -319,6 +319,15 @@ func (p *proc) Wait(timeout time.Duration) int {
 	select {
 	case <-done:
 	case <-time.After(timeout):
+		// A Go process prints every goroutine's stack on SIGQUIT: the
+		// stderr shown with the failure says where it hangs.
+		if cmd, _ := p.current(); cmd != nil && cmd.Process != nil {
+			cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		p.t.Fatalf("%s still running after %s", p.name, timeout)
 	}
 	_, code := p.Exited()

@@ -73,8 +73,7 @@ type Beats struct {
 	// Location is the zone of timestamps written without one (time.Local).
 	Location *time.Location
 
-	mu sync.Mutex
-	ln net.Listener
+	tcpSocket
 	st counters
 }
 
@@ -86,33 +85,7 @@ const DefaultBeatsKeepalive = 3 * time.Second
 var ErrProtocol = errors.New("lumberjack protocol error")
 
 // Listen binds the socket; Run calls it when it was not called before.
-func (b *Beats) Listen() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ln != nil {
-		return nil
-	}
-	addr := b.Addr
-	if addr == "" {
-		addr = ":5044"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("beats listen %s: %w", addr, err)
-	}
-	b.ln = ln
-	return nil
-}
-
-// LocalAddr is the bound address, nil before Listen.
-func (b *Beats) LocalAddr() net.Addr {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ln == nil {
-		return nil
-	}
-	return b.ln.Addr()
-}
+func (b *Beats) Listen() error { return b.listen(b.Addr, ":5044", "beats") }
 
 // Stats returns the counters; protocol errors count as Malformed.
 func (b *Beats) Stats() Stats { return b.st.snapshot() }
@@ -126,9 +99,7 @@ func (b *Beats) Run(ctx context.Context) error {
 	if err := b.Listen(); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	ln := b.ln
-	b.mu.Unlock()
+	ln := b.listener()
 	log := orDiscard(b.Logger).With("component", "beats-input")
 	lim := newLimits(b.MaxConns, b.IdleTimeout, DefaultBeatsIdleTimeout, b.MaxBatch)
 	log.Info("listening", "addr", ln.Addr().String(), "proto", "lumberjack", "tls", b.TLS != nil)

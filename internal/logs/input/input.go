@@ -40,6 +40,44 @@ import (
 // only after the Sink has returned.
 type Sink func(entries []api.LogEntry)
 
+// tcpSocket is the listening socket of a TCP input (JSON lines, Beats).
+type tcpSocket struct {
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// listen binds addr (def when empty) once; what names the input in errors.
+func (t *tcpSocket) listen(addr, def, what string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ln != nil {
+		return nil
+	}
+	if addr == "" {
+		addr = def
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listen %s: %w", what, addr, err)
+	}
+	t.ln = ln
+	return nil
+}
+
+// LocalAddr is the bound address, nil before Listen.
+func (t *tcpSocket) LocalAddr() net.Addr {
+	if ln := t.listener(); ln != nil {
+		return ln.Addr()
+	}
+	return nil
+}
+
+func (t *tcpSocket) listener() net.Listener {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ln
+}
+
 // Stats are an input's counters since it started.
 type Stats struct {
 	Received    uint64 // entries handed to the Sink

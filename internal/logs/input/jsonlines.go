@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"corral/internal/api"
@@ -48,39 +46,12 @@ type JSONLines struct {
 	// Location is the zone of timestamps written without one (time.Local).
 	Location *time.Location
 
-	mu sync.Mutex
-	ln net.Listener
+	tcpSocket
 	st counters
 }
 
 // Listen binds the socket; Run calls it when it was not called before.
-func (j *JSONLines) Listen() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.ln != nil {
-		return nil
-	}
-	addr := j.Addr
-	if addr == "" {
-		addr = ":5545"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("json lines listen %s: %w", addr, err)
-	}
-	j.ln = ln
-	return nil
-}
-
-// LocalAddr is the bound address, nil before Listen.
-func (j *JSONLines) LocalAddr() net.Addr {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.ln == nil {
-		return nil
-	}
-	return j.ln.Addr()
-}
+func (j *JSONLines) Listen() error { return j.listen(j.Addr, ":5545", "json lines") }
 
 // Stats returns the counters.
 func (j *JSONLines) Stats() Stats { return j.st.snapshot() }
@@ -94,9 +65,7 @@ func (j *JSONLines) Run(ctx context.Context) error {
 	if err := j.Listen(); err != nil {
 		return err
 	}
-	j.mu.Lock()
-	ln := j.ln
-	j.mu.Unlock()
+	ln := j.listener()
 	log := orDiscard(j.Logger).With("component", "json-input")
 	lim := newLimits(j.MaxConns, j.IdleTimeout, DefaultIdleTimeout, j.MaxBatch)
 	log.Info("listening", "addr", ln.Addr().String(), "proto", "tcp")
