@@ -32,14 +32,11 @@ const (
 // startEmbedded runs a single-member etcd in cfg.DataDir and waits until it
 // is ready.
 func startEmbedded(ctx context.Context, cfg Config, lg *slog.Logger) (*Etcd, error) {
-	clientAddr, err := resolveAddr(cfg.ClientAddr)
+	addrs, err := resolveAddrs(cfg.ClientAddr, cfg.PeerAddr)
 	if err != nil {
-		return nil, fmt.Errorf("embedded etcd client address: %w", err)
+		return nil, fmt.Errorf("embedded etcd client and peer addresses: %w", err)
 	}
-	peerAddr, err := resolveAddr(cfg.PeerAddr)
-	if err != nil {
-		return nil, fmt.Errorf("embedded etcd peer address: %w", err)
-	}
+	clientAddr, peerAddr := addrs[0], addrs[1]
 	if cfg.ClientAddr != clientAddr || cfg.PeerAddr != peerAddr {
 		lg.Info("picked free ports", "client", clientAddr, "peer", peerAddr)
 	}
@@ -137,22 +134,27 @@ func waitReady(ctx context.Context, srv *embed.Etcd, timeout time.Duration) erro
 	}
 }
 
-// resolveAddr returns addr, with port 0 replaced by a port that was free a
-// moment ago (etcd must know its peer URL before it listens).
-func resolveAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
+// resolveAddrs replaces a port 0 in each address with a free port, all of
+// them different (each picked while the others are still held).
+func resolveAddrs(addrs ...string) ([]string, error) {
+	out := make([]string, len(addrs))
+	for i, addr := range addrs {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if port != "0" {
+			out[i] = addr
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port on %q: %w", host, err)
+		}
+		defer l.Close()
+		out[i] = net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	if port != "0" {
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("pick a free port on %q: %w", host, err)
-	}
-	defer l.Close()
-	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+	return out, nil
 }
 
 // loopback replaces an unspecified host (":2379", "0.0.0.0:2379") with

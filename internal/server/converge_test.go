@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +55,9 @@ func startTestServer(t testing.TB) *testServer {
 				t.Errorf("server: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("server still stopping 30s after its context ended")
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			t.Errorf("server still stopping 30s after its context ended; goroutines:\n%s", b.String())
 		}
 	})
 	select {
