@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,9 +335,35 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("server ready", "version", s.cfg.Version, "api", s.addrs.HTTPScheme+"://"+s.addrs.HTTP, "agent_channel", s.addrs.Agent,
 		"carbon", s.addrs.Carbon, "pickle", s.addrs.Pickle, "etcd", s.etcdDesc(), "data_dir", s.cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond).String())
 	close(s.ready)
-	err = g.Wait()
+	err = s.wait(gctx, g)
 	s.log.Info("server stopped")
 	return err
+}
+
+// stopGrace is how long the components may take to stop once the server's
+// context ended.
+const stopGrace = 10 * time.Second
+
+// wait waits for the components; once ctx ended, at most stopGrace. A
+// component still running then is a bug: every goroutine's stack is logged
+// and the server stops anyway (the stores are closed under it).
+func (s *Server) wait(ctx context.Context, g *errgroup.Group) error {
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(stopGrace):
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		s.log.Error("components still running after the stop grace; stopping anyway", "grace", stopGrace.String(), "goroutines", b.String())
+		return nil
+	}
 }
 
 func (s *Server) etcdDesc() string {
