@@ -113,13 +113,9 @@ func (h *assignHub) restart(rev int64) {
 }
 
 func (h *assignHub) follow(ctx context.Context, rev int64) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for wr := range h.cli.Watch(wctx, h.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-		if wr.Err() != nil {
-			return
-		}
+	_ = store.WatchPrefix(ctx, h.cli, h.prefix, rev, func(wr clientv3.WatchResponse) error {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		for _, ev := range wr.Events {
 			k := string(ev.Kv.Key[len(h.prefix):])
 			node, key, ok := strings.Cut(k, "/")
@@ -141,8 +137,8 @@ func (h *assignHub) follow(ctx context.Context, rev int64) {
 		if wr.Header.Revision > h.rev {
 			h.rev = wr.Header.Revision
 		}
-		h.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // hand queues a change for every stream of node (h.mu held), dropping a

@@ -100,18 +100,40 @@ func (m *Mirror) load(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-func (m *Mirror) follow(ctx context.Context, rev int64) error {
+// WatchPrefix follows the changes under prefix after revision rev,
+// calling fn with each watch response, until ctx ends (nil), the watch
+// fails or ends, or fn returns an error. It returns at ctx's end even while
+// etcd's watch channel stays open (the client keeps it open while it sets
+// the watch stream up again, which can outlast the context).
+func WatchPrefix(ctx context.Context, cli *clientv3.Client, prefix string, rev int64, fn func(clientv3.WatchResponse) error) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for wr := range m.cli.Watch(wctx, m.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-		if err := wr.Err(); err != nil {
-			return err
+	wch := cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case wr, ok := <-wch:
+			if !ok {
+				return fmt.Errorf("watch %s ended", prefix)
+			}
+			if err := wr.Err(); err != nil {
+				return err
+			}
+			if err := fn(wr); err != nil {
+				return err
+			}
 		}
+	}
+}
+
+func (m *Mirror) follow(ctx context.Context, rev int64) error {
+	return WatchPrefix(ctx, m.cli, m.prefix, rev, func(wr clientv3.WatchResponse) error {
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		if wr.IsProgressNotify() {
 			m.setRevLocked(wr.Header.Revision)
-			m.mu.Unlock()
-			continue
+			return nil
 		}
 		for _, ev := range wr.Events {
 			k := string(ev.Kv.Key[len(m.prefix):])
@@ -124,9 +146,8 @@ func (m *Mirror) follow(ctx context.Context, rev int64) error {
 		}
 		m.bumpLocked()
 		m.setRevLocked(wr.Header.Revision)
-		m.mu.Unlock()
-	}
-	return fmt.Errorf("watch %s ended", m.prefix)
+		return nil
+	})
 }
 
 func (m *Mirror) setRevLocked(rev int64) {
