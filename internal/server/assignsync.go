@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"reflect"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -95,14 +94,11 @@ func (s *Server) reconcileOn(ctx context.Context, what string, mirrors []*store.
 	first := true
 	for {
 		changed := first
-		cases := make([]reflect.SelectCase, 0, len(mirrors)+1)
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+		chans := make([]<-chan struct{}, len(mirrors))
 		now := make([]uint64, len(mirrors))
 		for i, m := range mirrors {
-			g, ch := m.Gen()
-			now[i] = g
-			changed = changed || g != gens[i]
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+			now[i], chans[i] = m.Gen()
+			changed = changed || now[i] != gens[i]
 		}
 		if changed {
 			if err := fn(ctx); err != nil {
@@ -110,23 +106,16 @@ func (s *Server) reconcileOn(ctx context.Context, what string, mirrors []*store.
 					return nil
 				}
 				s.log.Warn(what, "err", err)
-				select { // try again shortly
-				case <-ctx.Done():
+				if !sleepCtx(ctx, 2*time.Second) { // try again shortly
 					return nil
-				case <-time.After(2 * time.Second):
 				}
 				continue
 			}
 			copy(gens, now)
 			first = false
 		}
-		if i, _, _ := reflect.Select(cases); i == 0 {
+		if !waitAny(ctx, chans, nil, nil) || !sleepCtx(ctx, 200*time.Millisecond) {
 			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

@@ -128,8 +128,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: --tls-cert and --tls-key go together")
 	}
 	// The server's own logs go to its log store too (source:corral).
-	host, _ := os.Hostname()
-	self := selflog.New(host, slog.LevelInfo, 4096)
+	self := selflog.New(hostname(), slog.LevelInfo, 4096)
 	cfg.Logger = slog.New(self.Handler(cfg.Logger.Handler()))
 	return &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), ready: make(chan struct{}),
 		kinds: resource.Builtin(), self: self, outputs: &logOutputs{run: map[string]*runningOutput{}}}, nil

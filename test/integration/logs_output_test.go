@@ -23,6 +23,7 @@ import (
 	lumber "github.com/elastic/go-lumber/client/v2"
 
 	"corral/internal/api"
+	"corral/internal/logs/peertest"
 )
 
 // TestLogsBeats ships events with go-lumber's client (as Filebeat does)
@@ -503,7 +504,7 @@ func TestLogsFollow(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, corralBin, append([]string{"logs", "-f", "it:follow"}, env.flags...)...)
 	cmd.Env = childEnv(env.srv.Home)
-	var out, errOut lockedBuffer
+	var out, errOut peertest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,18 +7,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"corral/internal/api"
 	"corral/internal/client"
+	"corral/internal/logs/peertest"
 )
 
 // The logs feature end to end: a server and an agent as real processes,
@@ -347,71 +345,10 @@ func TestLogsFileInput(t *testing.T) {
 	}
 }
 
-// logsProgram returns the path of a program, or skips the test naming the
-// Debian package that has it.
-func logsProgram(t *testing.T, prog, pkg string) string {
-	t.Helper()
-	for _, p := range []string{"/usr/sbin/" + prog, "/sbin/" + prog, "/usr/bin/" + prog} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(prog); err == nil {
-		return p
-	}
-	t.Skipf("%s not found: install Debian's %s to run this test", prog, pkg)
-	return ""
-}
-
-// logsDaemon runs a foreground daemon for the test; at the end it gets
-// SIGTERM, and SIGKILL (its process group too) when it does not exit.
-func logsDaemon(t *testing.T, prog string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(prog, args...)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", prog, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", prog, out.String())
-		}
-	})
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestLogsNginx runs a real nginx whose access log a LogInput follows:
 // the requests a client makes arrive with their status, path and method.
 func TestLogsNginx(t *testing.T) {
-	nginx := logsProgram(t, "nginx", "nginx-light")
+	nginx := peertest.LookPath(t, "nginx", "nginx-light")
 	env := startLogsEnv(t, "logs-nginx")
 	dir := t.TempDir()
 	port := freePorts(t, 1)[0]
@@ -441,7 +378,7 @@ http {
 		t.Fatal(err)
 	}
 	env.applyLogInput(t, "nginx-it", access, "combined", map[string]string{"service": "nginx-it"})
-	logsDaemon(t, nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", confPath, "-g", "daemon off;")
+	peertest.Daemon(t, nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", confPath, "-g", "daemon off;")
 
 	hc := &http.Client{Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
@@ -510,7 +447,7 @@ http {
 // to the agent twice: RFC 5424 over TCP, octet-counted, to the syslog
 // listener, and a JSON template to the JSON lines listener.
 func TestLogsRsyslog(t *testing.T) {
-	rsyslogd := logsProgram(t, "rsyslogd", "rsyslog")
+	rsyslogd := peertest.LookPath(t, "rsyslogd", "rsyslog")
 	env := startLogsEnv(t, "logs-rsyslog")
 	dir := t.TempDir()
 	_, sysPort, _ := net.SplitHostPort(env.syslog)
@@ -536,7 +473,7 @@ action(type="omfwd" target="127.0.0.1" port="%[3]s" protocol="tcp" template="cor
 	if err := os.WriteFile(filepath.Join(dir, "in.log"), []byte(strings.Join(msgs, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logsDaemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
+	peertest.Daemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
 
 	for _, route := range []struct {
 		source string

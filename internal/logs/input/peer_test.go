@@ -7,51 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"corral/internal/api"
+	"corral/internal/logs/peertest"
 )
 
 // These tests receive from the real programs. They need Debian's rsyslog
 // (rsyslogd) and bsdutils (logger) and skip without them.
-
-func lookPath(t *testing.T, prog, pkg string) string {
-	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/sbin/", "/usr/bin/"} {
-		if p, err := exec.LookPath(dir + prog); err == nil {
-			return p
-		}
-	}
-	t.Skipf("%s not found: install Debian's %s to run this test", prog, pkg)
-	return ""
-}
-
-// startDaemon runs a foreground daemon for the test and stops it after.
-func startDaemon(t *testing.T, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-}
 
 func shortHostname(t *testing.T) string {
 	host, err := os.Hostname()
@@ -67,7 +31,7 @@ func shortHostname(t *testing.T) string {
 // its forward format over TCP newline-framed, RFC 5424 over UDP, and a
 // JSON template over TCP to the JSON lines input.
 func TestRsyslogForwards(t *testing.T) {
-	rsyslogd := lookPath(t, "rsyslogd", "rsyslog")
+	rsyslogd := peertest.LookPath(t, "rsyslogd", "rsyslog")
 	dir := t.TempDir()
 	// One syslog input per route, so that each route's entries are known.
 	routes := []struct {
@@ -113,7 +77,7 @@ template(name="corraljson" type="list" option.jsonf="on") {
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-time.Second).Truncate(time.Second)
-	startDaemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
+	peertest.Daemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
 	got := make([][]api.LogEntry, len(routes))
 	for i := range routes {
 		got[i] = sys[i].wait(t, len(msgs))
@@ -155,7 +119,7 @@ template(name="corraljson" type="list" option.jsonf="on") {
 // TestLogger sends with util-linux's logger: RFC 5424 over TCP with octet
 // counting and RFC 3164 over UDP.
 func TestLogger(t *testing.T) {
-	logger := lookPath(t, "logger", "bsdutils")
+	logger := peertest.LookPath(t, "logger", "bsdutils")
 	var c collector
 	s := &Syslog{Addr: "127.0.0.1:0", Node: "n1", Sink: c.sink, Location: time.Local}
 	start(t, s)

@@ -6,55 +6,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"corral/internal/api"
+	"corral/internal/logs/peertest"
 )
 
 // These tests parse what the real programs write. They need Debian's
 // rsyslog and nginx-light and skip without them.
-
-func lookPath(t *testing.T, prog, pkg string) string {
-	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/sbin/"} {
-		if p, err := exec.LookPath(dir + prog); err == nil {
-			return p
-		}
-	}
-	t.Skipf("%s not found: install Debian's %s to run this test", prog, pkg)
-	return ""
-}
-
-// startDaemon runs a foreground daemon for the test and stops it after.
-func startDaemon(t *testing.T, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-}
 
 // eventually polls cond; the deadline only bounds a failing test.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -80,7 +43,7 @@ func readLines(path string) []string {
 // writes with its traditional, high-precision and RFC 5424 file templates
 // and forwards over TCP, octet-counted and newline-framed.
 func TestRsyslogOutput(t *testing.T) {
-	rsyslogd := lookPath(t, "rsyslogd", "rsyslog")
+	rsyslogd := peertest.LookPath(t, "rsyslogd", "rsyslog")
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,7 +94,7 @@ action(type="omfwd" target="127.0.0.1" port="%[2]d" protocol="tcp" template="RSY
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-time.Second).Truncate(time.Second)
-	startDaemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
+	peertest.Daemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
 	eventually(t, "rsyslog's output", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -186,7 +149,7 @@ action(type="omfwd" target="127.0.0.1" port="%[2]d" protocol="tcp" template="RSY
 // TestNginxAccessLog sends requests to nginx and parses its access log in
 // the combined format and with a request time appended.
 func TestNginxAccessLog(t *testing.T) {
-	nginx := lookPath(t, "nginx", "nginx-light")
+	nginx := peertest.LookPath(t, "nginx", "nginx-light")
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,7 +183,7 @@ http {
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	peertest.Daemon(t, nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, "nginx to listen", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
