@@ -4,31 +4,21 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"corral/internal/api"
 	"corral/internal/logs/parse"
+	"corral/internal/logs/peertest"
 )
 
 // TestRsyslogReceives sends entries to a real rsyslogd (imtcp, which
 // takes octet-counted framing) and parses what it writes with its RFC 5424
 // file template. It needs Debian's rsyslog and skips without it.
 func TestRsyslogReceives(t *testing.T) {
-	rsyslogd := ""
-	for _, p := range []string{"rsyslogd", "/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			rsyslogd = path
-			break
-		}
-	}
-	if rsyslogd == "" {
-		t.Skip("rsyslogd not found: install Debian's rsyslog to run this test")
-	}
+	rsyslogd := peertest.LookPath(t, "rsyslogd", "rsyslog")
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
@@ -40,19 +30,7 @@ action(type="omfile" file="%[1]s/out.log" template="RSYSLOG_SyslogProtocol23Form
 	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
-		}
-	})
+	peertest.Daemon(t, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
 
 	spec := api.LogOutputSpec{Name: "rsyslog", Type: "syslog", Address: addr, Facility: "local5", FlushInterval: api.Duration(time.Millisecond)}
 	f, err := New(spec, t.TempDir(), testOptions()) // retried until rsyslogd listens
